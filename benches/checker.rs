@@ -1,0 +1,2 @@
+//! Checker benchmark (to be written).
+fn main() {}

@@ -1,0 +1,246 @@
+//! Linearizability: does a concurrent history have a sequential witness?
+//!
+//! A history is *linearizable* for a sequential model when every completed
+//! operation can be given a single point in time between its invoke and its
+//! completion such that, taken in that order, the operations are legal for the
+//! model. `fail` ops definitely did not happen and are dropped; `info` ops
+//! and invokes without completion may take effect at any point after their
+//! invoke, or never (their completion time is +∞).
+//!
+//! The search ([`search`]) is Wing–Gong–Lowe's, as Porcupine does it, with a
+//! cache of (set of linearized ops, model state). Histories whose ops carry a
+//! `key` are split by key (P-compositionality: a history is linearizable iff
+//! each key's sub-history is) and the keys are checked in parallel. Every
+//! check has a time and memory budget; a key the budget does not decide is
+//! `unknown`, never a hang or an out-of-memory kill.
+//!
+//! Models ([`model`]) have explicit semantics: the initial value and what a
+//! `null` read means are options ([`LinearizableOptions`]), never guesses.
+
+pub mod generate;
+pub mod model;
+mod report;
+mod search;
+
+pub use model::{ModelKind, NilRead};
+pub use report::{FailureReport, KeyReport, LinearizableReport, OpRef};
+
+use crate::checker::{CheckError, CheckResult, Checker};
+use crate::history::{History, HistoryError, Key, OpType, Process};
+use model::Pair;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Options of the linearizability checker. Nothing about the model is
+/// guessed: the initial value and the meaning of a `null` read are explicit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinearizableOptions {
+    /// The sequential model.
+    pub model: ModelKind,
+    /// The initial value (JSON): `0`, `null`, `""`, `{"x":0,"y":0}`.
+    pub init: serde_json::Value,
+    /// What a read that returned `null` means.
+    pub nil_read: NilRead,
+    /// Wall-clock budget of one check; `None` = unbounded. Keys not decided
+    /// in time are `unknown`.
+    pub time_limit: Option<Duration>,
+    /// Bytes the search caches of one check may hold together; `None` =
+    /// unbounded. Keys that would exceed it are `unknown`.
+    pub memory_limit: Option<usize>,
+    /// Decide every key instead of stopping at the first invalid one.
+    pub all_keys: bool,
+}
+
+impl Default for LinearizableOptions {
+    fn default() -> Self {
+        LinearizableOptions {
+            model: ModelKind::CasRegister,
+            init: serde_json::Value::Null,
+            nil_read: NilRead::Empty,
+            time_limit: Some(Duration::from_secs(60)),
+            memory_limit: Some(1 << 30),
+            all_keys: false,
+        }
+    }
+}
+
+/// The linearizability checker (name `linearizable`): Wing–Gong–Lowe search
+/// per key, keys in parallel. `details` of its result is a serialized
+/// [`LinearizableReport`].
+#[derive(Debug, Clone, Default)]
+pub struct Linearizable(pub LinearizableOptions);
+
+impl Checker for Linearizable {
+    fn name(&self) -> &str {
+        "linearizable"
+    }
+
+    fn check(&self, history: &History) -> Result<CheckResult, CheckError> {
+        let report = self.analyze(history)?;
+        let mut r = CheckResult::new("linearizable", report.valid, report.summary());
+        r.details = serde_json::to_value(&report)
+            .map_err(|e| CheckError::Config(format!("serializing the report: {e}")))?;
+        Ok(r)
+    }
+}
+
+impl Linearizable {
+    /// Check a history and return the full report (what `check` serializes
+    /// into `details`).
+    pub fn analyze(&self, history: &History) -> Result<LinearizableReport, CheckError> {
+        let started = Instant::now();
+        let opts = &self.0;
+        let pairs = pair_up(history)?;
+
+        // Split by key, keeping invoke order inside each key.
+        let mut index: FxHashMap<Option<&Key>, usize> = FxHashMap::default();
+        let mut parts: Vec<(Option<Key>, Vec<Pair<'_>>)> = Vec::new();
+        for p in &pairs {
+            let key = p.inv.key.as_ref().or(p.comp.and_then(|c| c.key.as_ref()));
+            let i = *index.entry(key).or_insert_with(|| {
+                parts.push((key.cloned(), Vec::new()));
+                parts.len() - 1
+            });
+            parts[i].1.push(*p);
+        }
+
+        let mut compiled: Vec<_> = parts
+            .par_iter()
+            .enumerate()
+            .map(|(i, (key, ps))| {
+                model::compile(opts.model, &opts.init, opts.nil_read, ps)
+                    .map(|(m, ops)| (i, key, m, ops))
+            })
+            .collect::<Result<_, _>>()?;
+        // Largest partitions first, so one big key does not start last.
+        compiled.sort_by_key(|c| std::cmp::Reverse(c.3.len()));
+
+        let used = AtomicUsize::new(0);
+        let cancel = AtomicBool::new(false);
+        let budget = search::Budget {
+            deadline: opts.time_limit.map(|d| started + d),
+            memory_limit: opts.memory_limit.unwrap_or(usize::MAX),
+            used: &used,
+            cancel: &cancel,
+        };
+        // Workers take keys from a queue, largest first, so an invalid key
+        // is found (and the rest cancelled) as early as possible, and one
+        // hard key occupies one core, not the whole check.
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(compiled.len())
+            .max(1);
+        let queue: Vec<std::sync::Mutex<Option<_>>> = compiled
+            .into_iter()
+            .map(|c| std::sync::Mutex::new(Some(c)))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let results = std::sync::Mutex::new(Vec::with_capacity(queue.len()));
+        let run_key = |(i, key, mut machine, ops): (
+            usize,
+            &Option<Key>,
+            model::Machine,
+            Vec<model::PartOp>,
+        )| {
+            let t0 = Instant::now();
+            let (outcome, frontier, stats) = if cancel.load(Ordering::Relaxed) {
+                (
+                    search::Outcome::Unknown(search::GaveUp::Cancelled),
+                    Default::default(),
+                    Default::default(),
+                )
+            } else {
+                search::search(&mut machine, &ops, &budget)
+            };
+            if matches!(outcome, search::Outcome::Invalid) && !opts.all_keys {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            let rep = report::key_report(
+                opts.model,
+                key.clone(),
+                &pairs,
+                &machine,
+                &ops,
+                &outcome,
+                &frontier,
+                &stats,
+                t0.elapsed(),
+            );
+            (i, rep)
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let j = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slot) = queue.get(j) else { break };
+                    let Some(item) = slot.lock().ok().and_then(|mut g| g.take()) else {
+                        continue;
+                    };
+                    let r = run_key(item);
+                    if let Ok(mut g) = results.lock() {
+                        g.push(r);
+                    }
+                });
+            }
+        });
+        let mut keys: Vec<(usize, KeyReport)> = results.into_inner().unwrap_or_default();
+        keys.sort_by_key(|(i, _)| *i);
+        let keys: Vec<KeyReport> = keys.into_iter().map(|(_, k)| k).collect();
+        Ok(LinearizableReport::new(
+            opts,
+            pairs.len(),
+            keys,
+            started.elapsed(),
+        ))
+    }
+}
+
+/// Pair each client invoke with its completion, remembering positions.
+fn pair_up(history: &History) -> Result<Vec<Pair<'_>>, CheckError> {
+    let mut open: FxHashMap<Process, usize> = FxHashMap::default();
+    let mut out: Vec<Pair<'_>> = Vec::new();
+    for (pos, op) in history.ops.iter().enumerate() {
+        if op.process.is_nemesis() {
+            continue;
+        }
+        if op.kind == OpType::Invoke {
+            if let Some(&prev) = open.get(&op.process) {
+                return Err(HistoryError::Malformed {
+                    index: op.index,
+                    reason: format!(
+                        "process {} invokes op {} while its op {} is still open",
+                        op.process, op.index, out[prev].inv.index
+                    ),
+                }
+                .into());
+            }
+            open.insert(op.process, out.len());
+            out.push(Pair {
+                ix: out.len(),
+                inv: op,
+                comp: None,
+                call: pos as u64,
+                ret: None,
+            });
+        } else {
+            let Some(i) = open.remove(&op.process) else {
+                return Err(HistoryError::Malformed {
+                    index: op.index,
+                    reason: format!(
+                        "{} completion of process {} has no invoke",
+                        op.kind, op.process
+                    ),
+                }
+                .into());
+            };
+            out[i].comp = Some(op);
+            out[i].ret = Some(pos as u64);
+        }
+    }
+    Ok(out)
+}

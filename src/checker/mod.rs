@@ -1,0 +1,133 @@
+//! Checkers: history in, verdict out.
+//!
+//! A [`Checker`] looks at a whole [`History`] and returns a [`CheckResult`]:
+//! [`Validity::Valid`], [`Validity::Invalid`] or [`Validity::Unknown`], with a
+//! one-line summary for the terminal and structured `details` for reports.
+//! Following stateright, a malformed history is an *error*
+//! ([`CheckError`]), not a verdict. Following Jepsen, a checker that panics
+//! or errors inside [`compose`] yields `unknown`, never a crash of the run.
+
+pub mod bank;
+pub mod counter;
+pub mod linearizable;
+pub mod set;
+
+use crate::history::History;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Validity {
+    /// No anomaly was found.
+    Valid,
+    /// An anomaly was found.
+    Invalid,
+    /// The checker could not decide (budget exhausted, or it failed).
+    Unknown,
+}
+
+impl Validity {
+    /// Combine two verdicts: invalid dominates, then unknown, then valid.
+    pub fn merge(self, other: Validity) -> Validity {
+        use Validity::*;
+        match (self, other) {
+            (Invalid, _) | (_, Invalid) => Invalid,
+            (Unknown, _) | (_, Unknown) => Unknown,
+            _ => Valid,
+        }
+    }
+}
+
+impl fmt::Display for Validity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Validity::Valid => "valid",
+            Validity::Invalid => "invalid",
+            Validity::Unknown => "unknown",
+        })
+    }
+}
+
+/// The result of one checker over one history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Name of the checker (`linearizable`, `set`, `bank`...).
+    pub checker: String,
+    /// The verdict.
+    pub valid: Validity,
+    /// One line a person can read at the terminal.
+    pub summary: String,
+    /// Everything a report needs to explain the verdict; checker-specific.
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+impl CheckResult {
+    /// A result with no details.
+    pub fn new(checker: &str, valid: Validity, summary: impl Into<String>) -> Self {
+        CheckResult {
+            checker: checker.to_string(),
+            valid,
+            summary: summary.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+}
+
+/// The history cannot be checked by this checker.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The history is malformed (e.g. a completion without invoke).
+    #[error("malformed history: {0}")]
+    Malformed(#[from] crate::history::HistoryError),
+    /// An op this checker's model does not understand.
+    #[error("op {index}: {reason}")]
+    BadOp {
+        /// Index of the op.
+        index: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A wrong option (model name, init value...).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// History in, verdict out.
+///
+/// Contract: `check` must not mutate anything outside itself, must terminate
+/// (budgets end in `Unknown`, never a hang), and must report a malformed
+/// history as an error rather than a verdict.
+pub trait Checker: Send + Sync {
+    /// Short name used in `results.json` and the terminal table.
+    fn name(&self) -> &str;
+    /// Check one history.
+    fn check(&self, history: &History) -> Result<CheckResult, CheckError>;
+}
+
+/// Run several checkers over one history. A checker that errors or panics
+/// yields an `Unknown` result naming what went wrong; the overall verdict is
+/// the [`Validity::merge`] of all.
+pub fn compose(checkers: &[Box<dyn Checker>], history: &History) -> (Validity, Vec<CheckResult>) {
+    let mut results = Vec::with_capacity(checkers.len());
+    let mut overall = Validity::Valid;
+    for c in checkers {
+        let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.check(history))) {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => CheckResult::new(c.name(), Validity::Unknown, format!("checker error: {e}")),
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                CheckResult::new(c.name(), Validity::Unknown, format!("checker crashed: {msg}"))
+            }
+        };
+        overall = overall.merge(r.valid);
+        results.push(r);
+    }
+    (overall, results)
+}

@@ -1,0 +1,72 @@
+//! The command line. One file per command; each exposes an `Args` struct
+//! (clap derive) and a `run` function returning a [`CmdResult`].
+
+pub mod analyze;
+pub mod check;
+pub mod heal;
+pub mod node;
+pub mod test;
+
+use crate::exit::{self, CmdResult};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// faultline: a Jepsen-style chaos testing harness for consensus systems.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// faultline's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check recorded histories for linearizability.
+    Check(check::Args),
+    /// Run one refkv node (the bundled Raft key-value store).
+    Node(node::Args),
+    /// Run a test: provision, drive workloads under nemeses, check.
+    Test(test::Args),
+    /// Re-check a stored run.
+    Analyze(analyze::Args),
+    /// Remove everything a killed run left behind.
+    Heal(heal::Args),
+}
+
+/// Parse the command line, run the command, return its exit code. Usage
+/// errors exit 254 (clap's own 2 is remapped); `--help` and `--version` 0.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(report(run(cli)))
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> CmdResult {
+    match cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Node(a) => node::run(a),
+        Command::Test(a) => test::run(a),
+        Command::Analyze(a) => analyze::run(a),
+        Command::Heal(a) => heal::run(a),
+    }
+}
+
+/// Print an error once, on stderr, and return the exit code for the result.
+pub fn report(result: CmdResult) -> u8 {
+    match result {
+        Ok(v) => exit::for_validity(v),
+        Err(e) => {
+            eprintln!("faultline: error: {e}");
+            e.code()
+        }
+    }
+}

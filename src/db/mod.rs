@@ -1,0 +1,131 @@
+//! The seam for the system under test: how to install, start, stop, kill,
+//! pause and find the leader of one system on one node.
+//!
+//! refkv ([`refkv`]) is the first [`Db`]; etcd, ZooKeeper and systems described
+//! in YAML plug in here later. Optional abilities are declared in
+//! [`Capabilities`] so that a nemesis can say "skipped: etcd ignores
+//! libfaketime" instead of pretending.
+
+pub mod refkv;
+
+use crate::client::KvClient;
+use crate::remote::{Remote, RemoteError};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// One node of a cluster, as the runner sees it.
+#[derive(Clone)]
+pub struct Node {
+    /// Its name: `n1`, `n2`...
+    pub name: String,
+    /// The address clients and peers use to reach it (an IP the harness
+    /// created, or a host name).
+    pub host: String,
+    /// How commands reach it.
+    pub remote: Arc<dyn Remote>,
+    /// Its data directory, on the node.
+    pub data_dir: PathBuf,
+    /// Where its logs go, on the node.
+    pub log_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+/// The cluster under test: its nodes and the system running on them.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The nodes, in order.
+    pub nodes: Vec<Node>,
+    /// The system under test.
+    pub db: Arc<dyn Db>,
+}
+
+impl Cluster {
+    /// The node with this name.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+/// What a [`Db`] can do beyond setup and teardown.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// `kill` and `start` work (SIGKILL and restart).
+    pub kill: bool,
+    /// `pause` and `resume` work (SIGSTOP / SIGCONT).
+    pub pause: bool,
+    /// `primaries` can tell the leader.
+    pub primaries: bool,
+    /// Clock faults via libfaketime affect this system; `Err` says why not.
+    pub clock: Result<(), String>,
+}
+
+/// A failure of the system's control plane.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A command on a node failed.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// The node did not come up in time.
+    #[error("node {node}: {reason}")]
+    NotReady {
+        /// Node name.
+        node: String,
+        /// What was waited for.
+        reason: String,
+    },
+    /// The Db does not support this operation.
+    #[error("{db} does not support {what}")]
+    Unsupported {
+        /// Db name.
+        db: String,
+        /// The operation.
+        what: String,
+    },
+    /// Anything else, with the node named in the message.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One system under test.
+///
+/// Contract: `setup` installs, configures and starts the system on a node and
+/// returns once it runs (not necessarily once the cluster serves: use
+/// [`Db::await_ready`]); `teardown` stops it and removes its data, and is safe
+/// to call twice or on a node where setup failed; `kill` is SIGKILL with no
+/// chance to flush; `start` restarts a killed node with its data intact.
+pub trait Db: Send + Sync {
+    /// Short name (`refkv`, `etcd`...).
+    fn name(&self) -> &str;
+    /// What this system supports.
+    fn capabilities(&self) -> Capabilities;
+    /// Install, configure and start the system on `node`.
+    fn setup(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError>;
+    /// Stop the system on `node` and remove its data. Idempotent.
+    fn teardown(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError>;
+    /// Start (or restart after `kill`) the system on `node`, keeping its data.
+    fn start(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError>;
+    /// SIGKILL the system on `node`.
+    fn kill(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError>;
+    /// SIGSTOP the system on `node`.
+    fn pause(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError>;
+    /// SIGCONT the system on `node`.
+    fn resume(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError>;
+    /// The names of the nodes that currently believe they lead.
+    fn primaries(&self, cluster: &Cluster) -> Vec<String>;
+    /// Wait until the cluster serves requests, or fail naming what is missing.
+    fn await_ready(&self, cluster: &Cluster, timeout: std::time::Duration) -> Result<(), DbError>;
+    /// The system's log files on `node`, to be downloaded into the results.
+    fn log_files(&self, cluster: &Cluster, node: &Node) -> Vec<PathBuf>;
+    /// A data-plane client talking to `node`.
+    fn client(&self, cluster: &Cluster, node: &Node) -> Arc<dyn KvClient>;
+    /// The pid of the system's process on `node`, if it runs.
+    fn pid(&self, node: &Node) -> Option<u32>;
+}

@@ -1,0 +1,551 @@
+//! refkv — faultline's bundled Raft key-value store (`faultline node`) — as
+//! a [`Db`].
+//!
+//! Each node runs `<binary> node --id N --cluster ... --data-dir ... --log
+//! ...` (flags per `docs/refkv-api.md`) as a daemon through the node's
+//! [`crate::remote::Remote`], serving clients on `<host>:client_port` and
+//! Raft on `<host>:peer_port`. With `faketime` on, the node runs under
+//! libfaketime with its own offset file (initially `+0`), so the clock
+//! nemesis can skew it alone.
+//!
+//! Contract details: `kill` is SIGKILL and waits until the process is gone
+//! (reaped); `start` is idempotent (a running node is left alone) and keeps
+//! the data; `pause`/`resume` are SIGSTOP/SIGCONT; `primaries` asks every
+//! node's `GET /status` with a short timeout; `teardown` kills and deletes
+//! the data directory (logs stay for the results). Only addresses in
+//! 10.213.7.0/24 or 127.0.0.0/8 are ever contacted.
+
+use super::{Capabilities, Cluster, Db, DbError, Node};
+use crate::client::refkv::RefKvClient;
+use crate::client::{KvClient, KvError, MicroOp};
+use crate::nemesis::clock::{faketime_env, faketime_file, write_offset};
+use crate::node::bugs::Bugs;
+use crate::remote::{DaemonSpec, Signal};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How a refkv cluster is run.
+#[derive(Debug, Clone)]
+pub struct RefKvOptions {
+    /// The `faultline` binary that provides `faultline node` (absolute path).
+    pub binary: PathBuf,
+    /// Bugs switched on in every node.
+    pub bugs: Bugs,
+    /// Client (HTTP API) port on each node's address.
+    pub client_port: u16,
+    /// Raft peer port on each node's address.
+    pub peer_port: u16,
+    /// Run nodes under libfaketime, so clock faults apply.
+    pub faketime: bool,
+    /// More `faultline node` flags (`--election-timeout-ms 300`...).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for RefKvOptions {
+    fn default() -> Self {
+        RefKvOptions {
+            binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("faultline")),
+            bugs: Bugs::none(),
+            client_port: 8080,
+            peer_port: 8081,
+            faketime: true,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// Per-call timeout of the data-plane clients (above the node's default
+/// 5 s request timeout, so the node's own 504 arrives first).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(5_500);
+/// Timeout of one `/status` query.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
+/// The key `await_ready` writes; workloads never use it.
+const READY_KEY: &str = "__faultline_ready";
+
+/// refkv as a [`Db`].
+pub struct RefKv {
+    opts: RefKvOptions,
+    pids: Mutex<HashMap<String, u32>>,
+    clock: Result<(), String>,
+}
+
+impl std::fmt::Debug for RefKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefKv").field("opts", &self.opts).finish()
+    }
+}
+
+/// True when the file is a dynamically linked ELF (has a PT_INTERP
+/// program header): only those load LD_PRELOAD libraries such as
+/// libfaketime. `None` when the file cannot be read or is not 64-bit ELF.
+pub fn is_dynamic_elf(path: &Path) -> Option<bool> {
+    let data = std::fs::read(path).ok()?;
+    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
+        return None;
+    }
+    let u16_at = |o: usize| -> Option<u16> {
+        Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?))
+    };
+    let u64_at = |o: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?))
+    };
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    for i in 0..phnum {
+        let off = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        let p_type = u32::from_le_bytes(data.get(off..off + 4)?.try_into().ok()?);
+        if p_type == 3 {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
+/// Only the harness's own networks may be contacted.
+fn allowed_host(host: &str) -> bool {
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback() || (v4.octets()[0..3] == [10, 213, 7]),
+        Ok(IpAddr::V6(v6)) => v6.is_loopback(),
+        Err(_) => false,
+    }
+}
+
+/// A client that fails every call: for a node whose URL cannot be used.
+struct BrokenClient(String);
+
+#[async_trait::async_trait]
+impl KvClient for BrokenClient {
+    async fn read(&self, _: &str) -> Result<Option<Value>, KvError> {
+        Err(KvError::Definite(self.0.clone()))
+    }
+    async fn write(&self, _: &str, _: Value) -> Result<(), KvError> {
+        Err(KvError::Definite(self.0.clone()))
+    }
+    async fn cas(&self, _: &str, _: Value, _: Value) -> Result<bool, KvError> {
+        Err(KvError::Definite(self.0.clone()))
+    }
+    async fn txn(&self, _: Vec<MicroOp>) -> Result<Vec<MicroOp>, KvError> {
+        Err(KvError::Definite(self.0.clone()))
+    }
+}
+
+/// Run `f` on a fresh current-thread runtime in its own thread, so the
+/// blocking Db methods work whether or not the caller is inside a tokio
+/// runtime.
+fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(f))
+                .map_err(|e| format!("cannot start a runtime: {e}"))
+        })
+        .join()
+        .map_err(|_| "status query panicked".to_string())?
+    })
+}
+
+impl RefKv {
+    /// refkv with these options.
+    pub fn new(opts: RefKvOptions) -> Self {
+        let clock = if !opts.faketime {
+            Err("refkv runs without libfaketime (faketime: false)".to_string())
+        } else if crate::remote::local::libfaketime_path().is_none() {
+            Err(
+                "libfaketime is not installed (Debian/Ubuntu: apt-get install faketime)"
+                    .to_string(),
+            )
+        } else if is_dynamic_elf(&opts.binary) == Some(false) {
+            Err(format!(
+                "{} is statically linked, so libfaketime cannot skew it",
+                opts.binary.display()
+            ))
+        } else {
+            Ok(())
+        };
+        RefKv {
+            opts,
+            pids: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
+    fn pids(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.pids.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `--cluster` for these nodes.
+    fn cluster_arg(&self, cluster: &Cluster) -> String {
+        cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}={}:{}/{}:{}",
+                    n.name, n.host, self.opts.client_port, n.host, self.opts.peer_port
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The node's own event log.
+    fn log_file(node: &Node) -> PathBuf {
+        node.log_dir.join("refkv.log")
+    }
+
+    /// Where the daemon's stdout and stderr go.
+    fn stdout_file(node: &Node) -> PathBuf {
+        node.log_dir.join("refkv.stdout")
+    }
+
+    /// The client URL of a node, if its address may be contacted.
+    fn url(&self, node: &Node) -> Result<String, DbError> {
+        if allowed_host(&node.host) {
+            Ok(format!("http://{}:{}", node.host, self.opts.client_port))
+        } else {
+            Err(DbError::Other(format!(
+                "node {}: address {} is outside 10.213.7.0/24 and 127.0.0.0/8; faultline \
+                 contacts only the addresses it created",
+                node.name, node.host
+            )))
+        }
+    }
+
+    fn running(&self, node: &Node) -> Option<u32> {
+        let pid = self.pids().get(&node.name).copied()?;
+        match node.remote.wait_exit(pid, Duration::ZERO) {
+            Ok(false) => Some(pid),
+            _ => {
+                self.pids().remove(&node.name);
+                None
+            }
+        }
+    }
+
+    fn spawn(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
+        let mut argv = vec![
+            self.opts.binary.display().to_string(),
+            "node".into(),
+            "--id".into(),
+            node.name.clone(),
+            "--cluster".into(),
+            self.cluster_arg(cluster),
+            "--data-dir".into(),
+            node.data_dir.display().to_string(),
+            "--log".into(),
+            Self::log_file(node).display().to_string(),
+        ];
+        for bug in self.opts.bugs.iter() {
+            argv.push("--bug".into());
+            argv.push(bug.name().into());
+        }
+        argv.extend(self.opts.extra_args.iter().cloned());
+        let env = if self.clock.is_ok() {
+            faketime_env(&node.name).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let pid = node.remote.spawn(&DaemonSpec {
+            argv,
+            env,
+            cwd: node.log_dir.clone(),
+            log_file: Self::stdout_file(node),
+        })?;
+        self.pids().insert(node.name.clone(), pid);
+        Ok(())
+    }
+
+    /// `GET /status` of every node, concurrently: name → status or error.
+    pub fn statuses(&self, cluster: &Cluster) -> Vec<(String, Result<Value, String>)> {
+        let urls: Vec<(String, Result<String, String>)> = cluster
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), self.url(n).map_err(|e| e.to_string())))
+            .collect();
+        let res = block_on(async move {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .timeout(STATUS_TIMEOUT)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let futs = urls.into_iter().map(|(name, url)| {
+                let http = http.clone();
+                async move {
+                    let r = match url {
+                        Err(e) => Err(e),
+                        Ok(url) => match http.get(format!("{url}/status")).send().await {
+                            Ok(resp) => resp.json::<Value>().await.map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        },
+                    };
+                    (name, r)
+                }
+            });
+            Ok::<_, String>(futures_join_all(futs).await)
+        });
+        match res {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) | Err(e) => cluster
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), Err(e.clone())))
+                .collect(),
+        }
+    }
+
+    /// One write then read through `node`; true when the read sees it.
+    fn write_read(&self, node: &Node, nonce: u64) -> Result<bool, String> {
+        let url = self.url(node).map_err(|e| e.to_string())?;
+        block_on(async move {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let put = http
+                .put(format!("{url}/kv/{READY_KEY}"))
+                .json(&serde_json::json!({ "value": nonce }))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !put.status().is_success() {
+                return Err(format!("write answered {}", put.status()));
+            }
+            let got: Value = http
+                .get(format!("{url}/kv/{READY_KEY}"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(got.get("value") == Some(&serde_json::json!(nonce)))
+        })?
+    }
+}
+
+/// Await all futures, in order (a tiny `join_all` without the futures crate).
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+impl Db for RefKv {
+    fn name(&self) -> &str {
+        "refkv"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            kill: true,
+            pause: true,
+            primaries: true,
+            clock: self.clock.clone(),
+        }
+    }
+
+    fn setup(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
+        self.url(node)?;
+        let data = node.data_dir.display().to_string();
+        let logs = node.log_dir.display().to_string();
+        node.remote.exec_ok(&["mkdir", "-p", &data, &logs])?;
+        if self.clock.is_ok() {
+            write_offset(node, 0)?;
+        }
+        self.spawn(cluster, node)
+    }
+
+    fn teardown(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
+        self.kill(cluster, node)?;
+        let data = node.data_dir.display().to_string();
+        // Never `rm -rf` something that is not a node's own directory.
+        if node.data_dir.components().count() > 2 {
+            node.remote.exec_ok(&["rm", "-rf", &data])?;
+        }
+        let ft = faketime_file(&node.name).display().to_string();
+        node.remote.exec(&["rm", "-f", &ft])?;
+        Ok(())
+    }
+
+    fn start(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
+        if self.running(node).is_some() {
+            return Ok(());
+        }
+        self.spawn(cluster, node)
+    }
+
+    fn kill(&self, _cluster: &Cluster, node: &Node) -> Result<(), DbError> {
+        let Some(pid) = self.pids().remove(&node.name) else {
+            return Ok(());
+        };
+        node.remote.signal(pid, Signal::Kill)?;
+        if node.remote.wait_exit(pid, Duration::from_secs(5))? {
+            Ok(())
+        } else {
+            self.pids().insert(node.name.clone(), pid);
+            Err(DbError::Other(format!(
+                "node {}: refkv (pid {pid}) survived SIGKILL for 5 s",
+                node.name
+            )))
+        }
+    }
+
+    fn pause(&self, _cluster: &Cluster, node: &Node) -> Result<(), DbError> {
+        let pid = self.running(node).ok_or_else(|| {
+            DbError::Other(format!(
+                "node {}: refkv is not running, cannot pause it",
+                node.name
+            ))
+        })?;
+        Ok(node.remote.signal(pid, Signal::Stop)?)
+    }
+
+    fn resume(&self, _cluster: &Cluster, node: &Node) -> Result<(), DbError> {
+        match self.running(node) {
+            Some(pid) => Ok(node.remote.signal(pid, Signal::Cont)?),
+            // Killed while paused: nothing to resume.
+            None => Ok(()),
+        }
+    }
+
+    fn primaries(&self, cluster: &Cluster) -> Vec<String> {
+        self.statuses(cluster)
+            .into_iter()
+            .filter(|(_, s)| {
+                s.as_ref()
+                    .is_ok_and(|v| v.get("role").and_then(Value::as_str) == Some("leader"))
+            })
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    fn await_ready(&self, cluster: &Cluster, timeout: Duration) -> Result<(), DbError> {
+        let deadline = Instant::now() + timeout;
+        let mut nonce: u64 = 0;
+        let mut last: String;
+        loop {
+            let statuses = self.statuses(cluster);
+            let leader = statuses.iter().find_map(|(_, s)| {
+                s.as_ref()
+                    .ok()
+                    .and_then(|v| v.get("leader").and_then(Value::as_str).map(str::to_string))
+            });
+            match leader.as_deref().and_then(|l| cluster.node(l)) {
+                Some(node) => {
+                    nonce += 1;
+                    match self.write_read(node, nonce) {
+                        Ok(true) => return Ok(()),
+                        Ok(false) => {
+                            last = format!("leader {}: read did not see the write", node.name)
+                        }
+                        Err(e) => last = format!("leader {}: {e}", node.name),
+                    }
+                }
+                None => {
+                    last = statuses
+                        .iter()
+                        .map(|(n, s)| match s {
+                            Ok(v) => format!(
+                                "{n}: {} term {}",
+                                v.get("role").and_then(Value::as_str).unwrap_or("?"),
+                                v.get("term").cloned().unwrap_or(Value::Null)
+                            ),
+                            Err(e) => format!("{n}: {e}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    last = format!("no leader ({last})");
+                }
+            }
+            if Instant::now() >= deadline {
+                let first = cluster
+                    .nodes
+                    .first()
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default();
+                return Err(DbError::NotReady {
+                    node: first,
+                    reason: format!("cluster not serving after {timeout:?}: {last}"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log_files(&self, _cluster: &Cluster, node: &Node) -> Vec<PathBuf> {
+        vec![Self::log_file(node), Self::stdout_file(node)]
+    }
+
+    fn client(&self, _cluster: &Cluster, node: &Node) -> Arc<dyn KvClient> {
+        let url = match self.url(node) {
+            Ok(u) => u,
+            Err(e) => return Arc::new(BrokenClient(e.to_string())),
+        };
+        match RefKvClient::new(&url, CLIENT_TIMEOUT) {
+            Ok(c) => Arc::new(c),
+            Err(e) => Arc::new(BrokenClient(format!("node {}: {e}", node.name))),
+        }
+    }
+
+    fn pid(&self, node: &Node) -> Option<u32> {
+        self.pids().get(&node.name).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_harness_addresses_are_allowed() {
+        for ok in ["10.213.7.11", "127.0.0.1", "127.5.5.5", "::1"] {
+            assert!(allowed_host(ok), "{ok}");
+        }
+        for bad in ["10.213.8.1", "8.8.8.8", "example.com", "192.168.1.1", ""] {
+            assert!(!allowed_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn elf_linkage_is_detected() {
+        // The test binary itself is dynamically linked (glibc).
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(is_dynamic_elf(&me), Some(true));
+        // A non-ELF file is not judged.
+        let dir = std::env::temp_dir().join(format!("faultline-elf-{}", std::process::id()));
+        std::fs::write(&dir, b"#!/bin/sh\n").unwrap();
+        assert_eq!(is_dynamic_elf(&dir), None);
+        let _ = std::fs::remove_file(&dir);
+    }
+
+    #[test]
+    fn clock_capability_says_why_not() {
+        let off = RefKv::new(RefKvOptions {
+            faketime: false,
+            ..Default::default()
+        });
+        assert!(off
+            .capabilities()
+            .clock
+            .unwrap_err()
+            .contains("faketime: false"));
+    }
+}

@@ -1,0 +1,107 @@
+//! iptables chains of our own inside each node's network namespace.
+//!
+//! Faults never touch a node's built-in chains beyond one jump from `INPUT`
+//! or `OUTPUT` to each chain of ours ([`PARTITION_CHAIN`],
+//! [`PARTITION_OUT_CHAIN`], [`LOSS_CHAIN`]); healing flushes our chains. Rules are applied with one `sh -c` per node (one
+//! round trip, and the node's rules change together); every token is
+//! checked against a strict alphabet first, so nothing is ever interpreted
+//! by the shell.
+
+use crate::db::Node;
+use crate::remote::RemoteError;
+
+/// The chain holding partition rules on incoming packets (hooked from INPUT).
+pub const PARTITION_CHAIN: &str = "FAULTLINE-PART";
+/// The chain holding partition rules on outgoing packets (hooked from OUTPUT).
+pub const PARTITION_OUT_CHAIN: &str = "FAULTLINE-PART-OUT";
+/// The chain holding packet-loss rules.
+pub const LOSS_CHAIN: &str = "FAULTLINE-LOSS";
+
+/// A token is safe to put in a shell line unquoted.
+fn safe_token(t: &str) -> bool {
+    !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/' | '!'))
+}
+
+fn check_tokens(node: &Node, tokens: &[String]) -> Result<(), RemoteError> {
+    match tokens.iter().find(|t| !safe_token(t)) {
+        None => Ok(()),
+        Some(bad) => Err(RemoteError::Failed {
+            node: node.name.clone(),
+            cmd: tokens.join(" "),
+            status: -1,
+            stderr: format!("refusing unsafe iptables token {bad:?}"),
+        }),
+    }
+}
+
+fn run_script(node: &Node, script: &str) -> Result<(), RemoteError> {
+    node.remote.exec_ok(&["sh", "-c", script]).map(|_| ())
+}
+
+/// The built-in chain that jumps to `chain`.
+fn hook_of(chain: &str) -> &'static str {
+    if chain == PARTITION_OUT_CHAIN {
+        "OUTPUT"
+    } else {
+        "INPUT"
+    }
+}
+
+/// Create `chain` (if missing) and jump to it from its hook (once).
+pub fn ensure_chain(node: &Node, chain: &str) -> Result<(), RemoteError> {
+    let hook = hook_of(chain);
+    let script = format!(
+        "iptables -w -N {chain} 2>/dev/null; \
+         iptables -w -C {hook} -j {chain} 2>/dev/null || iptables -w -I {hook} -j {chain}"
+    );
+    run_script(node, &script)
+}
+
+/// Replace the rules of `chain` with `rules` (each a list of iptables
+/// arguments after `-A CHAIN`), creating the chain when needed.
+pub fn set_rules(node: &Node, chain: &str, rules: &[Vec<String>]) -> Result<(), RemoteError> {
+    let hook = hook_of(chain);
+    let mut script = format!(
+        "iptables -w -N {chain} 2>/dev/null; \
+         (iptables -w -C {hook} -j {chain} 2>/dev/null || iptables -w -I {hook} -j {chain}) && \
+         iptables -w -F {chain}"
+    );
+    for rule in rules {
+        check_tokens(node, rule)?;
+        script.push_str(&format!(" && iptables -w -A {chain} {}", rule.join(" ")));
+    }
+    run_script(node, &script)
+}
+
+/// Remove every rule of `chain`; a missing chain is already healed.
+pub fn flush(node: &Node, chain: &str) -> Result<(), RemoteError> {
+    let script =
+        format!("if iptables -w -n -L {chain} >/dev/null 2>&1; then iptables -w -F {chain}; fi");
+    run_script(node, &script)
+}
+
+/// The number of rules in `chain` (0 when it does not exist).
+pub fn rule_count(node: &Node, chain: &str) -> Result<usize, RemoteError> {
+    let out = node.remote.exec(&["iptables", "-w", "-S", chain])?;
+    if !out.success() {
+        return Ok(0);
+    }
+    Ok(out.stdout.lines().filter(|l| l.starts_with("-A ")).count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_token;
+
+    #[test]
+    fn shell_metacharacters_are_refused() {
+        for ok in ["10.213.7.11", "tcp-reset", "REJECT", "0.25", "!"] {
+            assert!(safe_token(ok), "{ok}");
+        }
+        for bad in ["", "a;b", "$(x)", "a b", "`x`", "a|b", "a>b"] {
+            assert!(!safe_token(bad), "{bad}");
+        }
+    }
+}

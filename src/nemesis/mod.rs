@@ -1,0 +1,58 @@
+//! The fault-injection seam.
+//!
+//! A [`Nemesis`] starts and stops faults on a [`Cluster`]. Every start and
+//! stop is an op in the history (process `nemesis`) whose completion value
+//! records exactly what was done to which nodes, so a report can shade the
+//! fault and a person can replay it. Families: partitions, process faults
+//! (kill, pause), clock skew, packet loss.
+
+pub mod clock;
+pub mod compose;
+pub mod iptables;
+pub mod package;
+pub mod packet;
+pub mod partition;
+pub mod process;
+pub mod target;
+
+use crate::db::Cluster;
+use crate::history::Op;
+use serde_json::Value;
+
+/// A fault could not be injected or healed.
+#[derive(Debug, thiserror::Error)]
+pub enum NemesisError {
+    /// A command on a node failed.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+    /// The Db refused (kill, pause...).
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// The op asks for something this nemesis does not do.
+    #[error("nemesis {nemesis}: {reason}")]
+    BadOp {
+        /// Which nemesis.
+        nemesis: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Injects one family of faults.
+///
+/// Contract: `invoke` performs the op's fault (or its healing) and returns
+/// the value for the completion op, naming the nodes touched; `teardown`
+/// heals everything this nemesis did and is safe to call twice, also after a
+/// failed `invoke`. A nemesis touches only what the harness created.
+pub trait Nemesis: Send {
+    /// Short name (`partition`, `kill`...).
+    fn name(&self) -> &str;
+    /// The `f`s of the ops this nemesis handles (`start-partition`...).
+    fn fs(&self) -> Vec<String>;
+    /// Prepare (e.g. create iptables chains). Called once before the run.
+    fn setup(&mut self, cluster: &Cluster) -> Result<(), NemesisError>;
+    /// Perform one nemesis op; returns what exactly was done.
+    fn invoke(&mut self, cluster: &Cluster, op: &Op) -> Result<Value, NemesisError>;
+    /// Heal everything. Idempotent.
+    fn teardown(&mut self, cluster: &Cluster) -> Result<(), NemesisError>;
+}

@@ -1,0 +1,654 @@
+//! Nemesis packages: which faults, how often, on which targets — from a
+//! YAML file under `nemeses/` — turned into a nemesis, its schedule and its
+//! final heal.
+//!
+//! The schedule is Jepsen's: quiet for `interval` seconds, then a fault
+//! starts; `interval` seconds later it stops; then the next one starts, and
+//! so on. Each cycle picks a family, a target and a `pick` (the seed of the
+//! op's own node choices, see [`super::target`]) from the RNG handed to the
+//! generator, so one run seed gives one fault schedule. Families the Db
+//! cannot support (kill without `Capabilities::kill`, clock when
+//! `Capabilities::clock` is `Err`...) are left out and listed in
+//! [`Package::skipped`] with the reason.
+
+use super::clock::{ClockNemesis, ClockParams};
+use super::compose::Compose;
+use super::packet::LossNemesis;
+use super::partition::{PartitionKind, PartitionNemesis};
+use super::process::ProcessNemesis;
+use super::target::Target;
+use super::{Nemesis, NemesisError};
+use crate::db::Capabilities;
+use crate::generator::{GenCtx, Generator, Next};
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The fault families, in documentation order.
+pub const FAMILIES: [&str; 5] = ["partition", "kill", "pause", "clock", "loss"];
+
+/// A nemesis file (`nemeses/*.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct NemesisConfig {
+    /// Families: `partition`, `kill`, `pause`, `clock`, `loss`, or `all`
+    /// (every family the Db supports). Empty: no faults.
+    pub faults: Vec<String>,
+    /// Seconds between a fault's start and its stop, and between a stop
+    /// and the next start.
+    pub interval: f64,
+    /// Partition options.
+    pub partition: PartitionConfig,
+    /// Kill options.
+    pub kill: TargetConfig,
+    /// Pause options.
+    pub pause: TargetConfig,
+    /// Clock options.
+    pub clock: ClockConfig,
+    /// Packet-loss options.
+    pub loss: LossConfig,
+}
+
+impl Default for NemesisConfig {
+    fn default() -> Self {
+        NemesisConfig {
+            faults: vec!["partition".into(), "kill".into()],
+            interval: 10.0,
+            partition: PartitionConfig::default(),
+            kill: TargetConfig {
+                targets: vec![Target::One, Target::Leader, Target::Minority, Target::All],
+            },
+            pause: TargetConfig {
+                targets: vec![Target::One, Target::Leader],
+            },
+            clock: ClockConfig::default(),
+            loss: LossConfig::default(),
+        }
+    }
+}
+
+/// Which partitions to draw from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct PartitionConfig {
+    /// Partition kinds.
+    pub targets: Vec<PartitionKind>,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        PartitionConfig {
+            targets: PartitionKind::ALL.to_vec(),
+        }
+    }
+}
+
+/// Which nodes a process fault hits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TargetConfig {
+    /// Targets: `one`, `leader`, `minority`, `majority`, `all`.
+    pub targets: Vec<Target>,
+}
+
+/// A clock fault that starts a cycle (`reset` always ends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockFault {
+    /// Jump some clocks by ± up to `max-skew-ms`.
+    Bump,
+    /// Flip some clocks back and forth quickly.
+    Strobe,
+}
+
+/// Clock options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct ClockConfig {
+    /// Which faults start a cycle.
+    pub targets: Vec<ClockFault>,
+    /// Largest bump, ms.
+    pub max_skew_ms: u64,
+    /// Strobe jump, ms.
+    pub strobe_delta_ms: u64,
+    /// Strobe flip period, ms.
+    pub strobe_period_ms: u64,
+    /// Strobe length, ms.
+    pub strobe_duration_ms: u64,
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        let p = ClockParams::default();
+        ClockConfig {
+            targets: vec![ClockFault::Bump, ClockFault::Strobe],
+            max_skew_ms: p.max_skew_ms,
+            strobe_delta_ms: p.strobe_delta_ms,
+            strobe_period_ms: p.strobe_period_ms,
+            strobe_duration_ms: p.strobe_duration_ms,
+        }
+    }
+}
+
+/// Packet-loss options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct LossConfig {
+    /// Which nodes lose packets.
+    pub targets: Vec<Target>,
+    /// Share of incoming packets dropped, in (0, 1].
+    pub probability: f64,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig {
+            targets: vec![Target::One, Target::Minority, Target::All],
+            probability: 0.2,
+        }
+    }
+}
+
+/// A nemesis ready to run: what injects, when, and how it all heals.
+pub struct Package {
+    /// The combined nemesis.
+    pub nemesis: Box<dyn Nemesis>,
+    /// The fault schedule (process `nemesis` ops).
+    pub schedule: Box<dyn Generator>,
+    /// Ops that heal everything, run in order at the end of the main phase.
+    pub final_ops: Vec<(String, Value)>,
+    /// Families or targets left out, each with the reason.
+    pub skipped: Vec<String>,
+}
+
+fn bad(reason: impl Into<String>) -> NemesisError {
+    NemesisError::BadOp {
+        nemesis: "config".into(),
+        reason: reason.into(),
+    }
+}
+
+impl NemesisConfig {
+    /// The families asked for, `all` expanded, duplicates removed; an
+    /// unknown name is an error naming the valid ones.
+    pub fn families(&self) -> Result<Vec<&'static str>, NemesisError> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for f in &self.faults {
+            let f = f.trim();
+            if f == "all" {
+                for fam in FAMILIES {
+                    if !out.contains(&fam) {
+                        out.push(fam);
+                    }
+                }
+            } else if f == "none" {
+                continue;
+            } else if let Some(fam) = FAMILIES.iter().find(|x| **x == f) {
+                if !out.contains(fam) {
+                    out.push(fam);
+                }
+            } else {
+                return Err(bad(format!(
+                    "faults: unknown fault family {f:?}; valid: partition, kill, pause, clock, \
+                     loss, all, none"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Check the values (the types are checked by serde).
+    pub fn validate(&self) -> Result<(), NemesisError> {
+        self.families()?;
+        if !(self.interval.is_finite() && self.interval > 0.0) {
+            return Err(bad(format!(
+                "interval: {} is not a positive number of seconds",
+                self.interval
+            )));
+        }
+        if !(self.loss.probability > 0.0 && self.loss.probability <= 1.0) {
+            return Err(bad(format!(
+                "loss.probability: {} is not in (0, 1]",
+                self.loss.probability
+            )));
+        }
+        if self.clock.strobe_period_ms == 0 {
+            return Err(bad("clock.strobe-period-ms: must be at least 1"));
+        }
+        for (field, empty) in [
+            ("partition.targets", self.partition.targets.is_empty()),
+            ("kill.targets", self.kill.targets.is_empty()),
+            ("pause.targets", self.pause.targets.is_empty()),
+            ("clock.targets", self.clock.targets.is_empty()),
+            ("loss.targets", self.loss.targets.is_empty()),
+        ] {
+            if empty {
+                return Err(bad(format!("{field}: needs at least one target")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The value field a start op chooses (`kind`, `target`) and its choices.
+type Choice = Option<(&'static str, Vec<String>)>;
+
+/// One family in the schedule: how to start it (f, value choices) and stop it.
+#[derive(Debug, Clone)]
+struct Plan {
+    /// Start ops: f and what its value chooses.
+    starts: Vec<(String, Choice)>,
+    stop: String,
+}
+
+/// Alternating start / stop ops every `interval`.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    plans: Vec<Plan>,
+    interval: Duration,
+    next_at: Duration,
+    pending_stop: Option<String>,
+}
+
+impl Generator for Schedule {
+    fn next(&mut self, ctx: &GenCtx, rng: &mut dyn RngCore) -> Next {
+        if self.plans.is_empty() {
+            return Next::Done;
+        }
+        if ctx.elapsed < self.next_at {
+            return Next::Pending;
+        }
+        self.next_at += self.interval;
+        if let Some(stop) = self.pending_stop.take() {
+            return Next::Op {
+                f: stop,
+                key: None,
+                value: Value::Null,
+            };
+        }
+        let plan = &self.plans[rng.gen_range(0..self.plans.len())];
+        let (f, choice) = &plan.starts[rng.gen_range(0..plan.starts.len())];
+        let mut value = json!({});
+        if let Some((field, choices)) = choice {
+            value[*field] = json!(choices[rng.gen_range(0..choices.len())]);
+        }
+        value["pick"] = json!(rng.next_u64());
+        self.pending_stop = Some(plan.stop.clone());
+        Next::Op {
+            f: f.clone(),
+            key: None,
+            value,
+        }
+    }
+}
+
+/// Build the package for `cfg` against a Db with `caps`.
+pub fn build(cfg: &NemesisConfig, caps: &Capabilities) -> Result<Package, NemesisError> {
+    cfg.validate()?;
+    let mut members: Vec<Box<dyn Nemesis>> = Vec::new();
+    let mut plans = Vec::new();
+    let mut final_ops = Vec::new();
+    let mut skipped = Vec::new();
+    let mut targets = |family: &str, ts: &[Target]| -> Vec<Target> {
+        let kept: Vec<Target> = ts
+            .iter()
+            .copied()
+            .filter(|t| *t != Target::Leader || caps.primaries)
+            .collect();
+        if kept.len() < ts.len() {
+            skipped.push(format!(
+                "{family} target leader: the Db cannot tell its leader"
+            ));
+        }
+        kept
+    };
+    let fams = cfg.families()?;
+    let mut plan_targets: Vec<(&str, Vec<Target>)> = Vec::new();
+    for fam in &fams {
+        match *fam {
+            "kill" | "pause" | "loss" => {
+                let ts = match *fam {
+                    "kill" => &cfg.kill.targets,
+                    "pause" => &cfg.pause.targets,
+                    _ => &cfg.loss.targets,
+                };
+                plan_targets.push((fam, targets(fam, ts)));
+            }
+            _ => {}
+        }
+    }
+    for fam in fams {
+        match fam {
+            "partition" => {
+                let kinds: Vec<PartitionKind> = cfg
+                    .partition
+                    .targets
+                    .iter()
+                    .copied()
+                    .filter(|k| *k != PartitionKind::IsolateLeader || caps.primaries)
+                    .collect();
+                if kinds.len() < cfg.partition.targets.len() {
+                    skipped.push(
+                        "partition isolate-leader: the Db cannot tell its leader".to_string(),
+                    );
+                }
+                if kinds.is_empty() {
+                    continue;
+                }
+                plans.push(Plan {
+                    starts: vec![(
+                        "start-partition".into(),
+                        Some(("kind", kinds.iter().map(|k| k.name().to_string()).collect())),
+                    )],
+                    stop: "stop-partition".into(),
+                });
+                members.push(Box::new(PartitionNemesis::new(kinds)));
+                final_ops.push(("stop-partition".to_string(), Value::Null));
+            }
+            "kill" | "pause" | "loss" => {
+                let supported = match fam {
+                    "kill" => caps.kill,
+                    "pause" => caps.pause,
+                    _ => true,
+                };
+                if !supported {
+                    skipped.push(format!("{fam}: the Db does not support it"));
+                    continue;
+                }
+                let ts = plan_targets
+                    .iter()
+                    .find(|(f, _)| *f == fam)
+                    .map(|(_, t)| t.clone())
+                    .unwrap_or_default();
+                if ts.is_empty() {
+                    continue;
+                }
+                let choices = Some(("target", ts.iter().map(|t| t.name().to_string()).collect()));
+                let (start, stop, member): (&str, &str, Box<dyn Nemesis>) = match fam {
+                    "kill" => ("kill", "start", Box::new(ProcessNemesis::kill(ts))),
+                    "pause" => ("pause", "resume", Box::new(ProcessNemesis::pause(ts))),
+                    _ => (
+                        "start-loss",
+                        "stop-loss",
+                        Box::new(LossNemesis::new(cfg.loss.probability, ts)),
+                    ),
+                };
+                plans.push(Plan {
+                    starts: vec![(start.into(), choices)],
+                    stop: stop.into(),
+                });
+                members.push(member);
+                final_ops.push((stop.to_string(), Value::Null));
+            }
+            "clock" => {
+                if let Err(reason) = &caps.clock {
+                    skipped.push(format!("clock: {reason}"));
+                    continue;
+                }
+                let params = ClockParams {
+                    max_skew_ms: cfg.clock.max_skew_ms,
+                    strobe_delta_ms: cfg.clock.strobe_delta_ms,
+                    strobe_period_ms: cfg.clock.strobe_period_ms,
+                    strobe_duration_ms: cfg.clock.strobe_duration_ms,
+                };
+                let starts = cfg
+                    .clock
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        let f = match t {
+                            ClockFault::Bump => "bump-clock",
+                            ClockFault::Strobe => "strobe-clock",
+                        };
+                        (f.to_string(), None)
+                    })
+                    .collect();
+                plans.push(Plan {
+                    starts,
+                    stop: "reset-clock".into(),
+                });
+                members.push(Box::new(ClockNemesis::new(params, caps.clock.clone())));
+                final_ops.push(("reset-clock".to_string(), Value::Null));
+            }
+            _ => {}
+        }
+    }
+    let interval = Duration::from_secs_f64(cfg.interval);
+    Ok(Package {
+        nemesis: Box::new(Compose::new(members)),
+        schedule: Box::new(Schedule {
+            plans,
+            interval,
+            next_at: interval,
+            pending_stop: None,
+        }),
+        final_ops,
+        skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn caps() -> Capabilities {
+        Capabilities {
+            kill: true,
+            pause: true,
+            primaries: true,
+            clock: Ok(()),
+        }
+    }
+
+    fn run(
+        cfg: &NemesisConfig,
+        caps: &Capabilities,
+        seed: u64,
+        secs: u64,
+    ) -> Vec<(u64, String, Value)> {
+        let mut pkg = build(cfg, caps).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut out = Vec::new();
+        for ms in (0..=secs * 1000).step_by(100) {
+            let ctx = GenCtx {
+                elapsed: Duration::from_millis(ms),
+                thread: 0,
+                threads: 1,
+            };
+            match pkg.schedule.next(&ctx, &mut rng) {
+                Next::Op { f, value, .. } => out.push((ms, f, value)),
+                Next::Pending => {}
+                Next::Done => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn schedule_alternates_start_and_stop_every_interval() {
+        let cfg = NemesisConfig {
+            faults: vec!["partition".into(), "kill".into()],
+            interval: 2.0,
+            ..Default::default()
+        };
+        let ops = run(&cfg, &caps(), 1, 20);
+        assert_eq!(ops.len(), 10);
+        for (i, (t, f, v)) in ops.iter().enumerate() {
+            assert_eq!(*t, 2000 * (i as u64 + 1));
+            if i % 2 == 0 {
+                assert!(f == "start-partition" || f == "kill", "{f}");
+                assert!(v.get("pick").is_some());
+            } else {
+                let start = &ops[i - 1].1;
+                let expect = if start == "kill" {
+                    "start"
+                } else {
+                    "stop-partition"
+                };
+                assert_eq!(f, expect);
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_schedule_other_seed_differs() {
+        let cfg = NemesisConfig {
+            faults: vec!["all".into()],
+            interval: 1.0,
+            ..Default::default()
+        };
+        assert_eq!(run(&cfg, &caps(), 7, 30), run(&cfg, &caps(), 7, 30));
+        assert_ne!(run(&cfg, &caps(), 7, 30), run(&cfg, &caps(), 8, 30));
+    }
+
+    #[test]
+    fn all_means_every_supported_family_and_skips_the_rest_with_reasons() {
+        let cfg = NemesisConfig {
+            faults: vec!["all".into()],
+            ..Default::default()
+        };
+        let pkg = build(&cfg, &caps()).unwrap();
+        let fs: Vec<&str> = pkg.final_ops.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fs,
+            [
+                "stop-partition",
+                "start",
+                "resume",
+                "reset-clock",
+                "stop-loss"
+            ]
+        );
+        let weak = Capabilities {
+            kill: true,
+            pause: false,
+            primaries: false,
+            clock: Err("etcd is a static Go binary; libfaketime cannot skew it".into()),
+        };
+        let pkg = build(&cfg, &weak).unwrap();
+        let fs: Vec<&str> = pkg.final_ops.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fs, ["stop-partition", "start", "stop-loss"]);
+        let skipped = pkg.skipped.join("\n");
+        assert!(
+            skipped.contains("clock: etcd is a static Go binary"),
+            "{skipped}"
+        );
+        assert!(skipped.contains("pause"), "{skipped}");
+        assert!(skipped.contains("isolate-leader"), "{skipped}");
+        // No leader-targeted op is ever scheduled without primaries.
+        let ops = run(&cfg, &weak, 3, 200);
+        assert!(ops
+            .iter()
+            .all(|(_, _, v)| v.get("target") != Some(&json!("leader"))
+                && v.get("kind") != Some(&json!("isolate-leader"))));
+    }
+
+    #[test]
+    fn none_has_no_faults() {
+        let cfg = NemesisConfig {
+            faults: vec![],
+            ..Default::default()
+        };
+        let mut pkg = build(&cfg, &caps()).unwrap();
+        assert!(pkg.final_ops.is_empty());
+        let ctx = GenCtx {
+            elapsed: Duration::from_secs(100),
+            thread: 0,
+            threads: 1,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        assert_eq!(pkg.schedule.next(&ctx, &mut rng), Next::Done);
+        assert_eq!(pkg.nemesis.name(), "none");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_naming_the_field() {
+        let e = |cfg: NemesisConfig| build(&cfg, &caps()).err().map(|e| e.to_string()).unwrap();
+        assert!(e(NemesisConfig {
+            faults: vec!["partitoin".into()],
+            ..Default::default()
+        })
+        .contains("valid: partition"));
+        assert!(e(NemesisConfig {
+            interval: 0.0,
+            ..Default::default()
+        })
+        .contains("interval"));
+        let mut c = NemesisConfig::default();
+        c.loss.probability = 1.5;
+        assert!(e(c).contains("loss.probability"));
+        let mut c = NemesisConfig::default();
+        c.kill.targets.clear();
+        assert!(e(c).contains("kill.targets"));
+    }
+
+    #[test]
+    fn yaml_unknown_keys_and_names_are_errors_and_defaults_fill_in() {
+        let cfg: NemesisConfig =
+            serde_norway::from_str("faults: [clock]\ninterval: 5\nclock:\n  max-skew-ms: 100\n")
+                .unwrap();
+        assert_eq!(cfg.interval, 5.0);
+        assert_eq!(cfg.clock.max_skew_ms, 100);
+        assert_eq!(
+            cfg.clock.strobe_period_ms,
+            ClockParams::default().strobe_period_ms
+        );
+        assert!(serde_norway::from_str::<NemesisConfig>("faults: [kill]\nintervl: 5\n").is_err());
+        let e = serde_norway::from_str::<NemesisConfig>("partition:\n  targets: [halves]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("random-halves"), "{e}");
+        let e = serde_norway::from_str::<NemesisConfig>("kill:\n  targets: [some]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("minority"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod shipped_files {
+    use super::*;
+
+    /// Every file under `nemeses/` parses and builds.
+    #[test]
+    fn shipped_nemesis_files_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("nemeses");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let cfg: NemesisConfig =
+                serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let caps = Capabilities {
+                kill: true,
+                pause: true,
+                primaries: true,
+                clock: Ok(()),
+            };
+            build(&cfg, &caps).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+        }
+        seen.sort();
+        for want in [
+            "all",
+            "clock",
+            "kill",
+            "loss",
+            "none",
+            "partition",
+            "partition-kill",
+            "pause",
+        ] {
+            assert!(
+                seen.iter().any(|s| s == want),
+                "nemeses/{want}.yaml missing"
+            );
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The control-plane seam: how a command reaches a node.
+//!
+//! A [`Remote`] runs commands "on" one node: in its local network namespace
+//! (the default backend, [`local`]), over SSH, or in a container. The runner,
+//! the `Db`s and the nemeses only ever talk to nodes through it, so a new
+//! backend plugs in without touching them.
+
+pub mod local;
+
+use std::path::{Path, PathBuf};
+
+/// The result of a command run on a node.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    /// Exit status (`-1` when killed by a signal).
+    pub status: i32,
+    /// Captured standard output.
+    pub stdout: String,
+    /// Captured standard error.
+    pub stderr: String,
+}
+
+impl ExecOutput {
+    /// True when the command exited 0.
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+}
+
+/// A long-running process to start on a node.
+#[derive(Debug, Clone)]
+pub struct DaemonSpec {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Working directory on the node.
+    pub cwd: PathBuf,
+    /// Where stdout and stderr go, on the node.
+    pub log_file: PathBuf,
+}
+
+/// A signal to send to a process on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGKILL: die now, no cleanup.
+    Kill,
+    /// SIGTERM: shut down.
+    Term,
+    /// SIGSTOP: freeze.
+    Stop,
+    /// SIGCONT: resume after SIGSTOP.
+    Cont,
+}
+
+/// A control-plane failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The command could not be started at all.
+    #[error("node {node}: cannot run `{cmd}`: {source}")]
+    Spawn {
+        /// Node name.
+        node: String,
+        /// The command line.
+        cmd: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The command ran and failed.
+    #[error("node {node}: `{cmd}` exited {status}: {stderr}")]
+    Failed {
+        /// Node name.
+        node: String,
+        /// The command line.
+        cmd: String,
+        /// Exit status.
+        status: i32,
+        /// Its standard error.
+        stderr: String,
+    },
+    /// The node cannot be reached.
+    #[error("node {node} is unreachable: {reason}")]
+    Unreachable {
+        /// Node name.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+    /// A failure on the harness's own machine: missing prerequisites, the
+    /// bridge, `faultline heal`. The message says what to do.
+    #[error("{0}")]
+    Host(String),
+    /// A local I/O failure (copying files...).
+    #[error("node {node}: {source}")]
+    Io {
+        /// Node name.
+        node: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// How commands reach one node.
+///
+/// Contract: `exec` returns the output whatever the exit status (use
+/// [`Remote::exec_ok`] to require success); `spawn` starts a daemon that
+/// outlives the call and returns its pid as seen by [`Remote::signal`];
+/// nothing here may touch anything but this node.
+pub trait Remote: Send + Sync {
+    /// The node's name.
+    fn node(&self) -> &str;
+    /// Run a command on the node and wait for it.
+    fn exec(&self, argv: &[&str]) -> Result<ExecOutput, RemoteError>;
+    /// Copy a local file to the node.
+    fn upload(&self, local: &Path, remote: &Path) -> Result<(), RemoteError>;
+    /// Copy a file from the node.
+    fn download(&self, remote: &Path, local: &Path) -> Result<(), RemoteError>;
+    /// Start a daemon on the node; returns its pid.
+    fn spawn(&self, daemon: &DaemonSpec) -> Result<u32, RemoteError>;
+    /// Send a signal to a process on the node.
+    fn signal(&self, pid: u32, signal: Signal) -> Result<(), RemoteError>;
+
+    /// Wait until process `pid` (started by [`Remote::spawn`]) is gone —
+    /// reaped, when it is the harness's own child — for at most `timeout`.
+    /// Returns true when it is gone. The default polls `kill -0` on the node.
+    fn wait_exit(&self, pid: u32, timeout: std::time::Duration) -> Result<bool, RemoteError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let pid = pid.to_string();
+        loop {
+            if !self.exec(&["kill", "-0", &pid])?.success() {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Run a command and require exit status 0.
+    fn exec_ok(&self, argv: &[&str]) -> Result<ExecOutput, RemoteError> {
+        let out = self.exec(argv)?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(RemoteError::Failed {
+                node: self.node().to_string(),
+                cmd: argv.join(" "),
+                status: out.status,
+                stderr: out.stderr.trim().to_string(),
+            })
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Shared helpers for the tests of the local backend and the nemeses: they
+//! need root and real namespaces, run one at a time, and always clean up.
+#![allow(dead_code)]
+
+use faultline::client::{KvClient, KvError, MicroOp};
+use faultline::db::{Capabilities, Cluster, Db, DbError, Node};
+use faultline::remote::local::LocalNet;
+use faultline::remote::{DaemonSpec, Signal};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// True when we can run; otherwise prints why the test is skipped.
+pub fn root_or_skip(test: &str) -> bool {
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if !root {
+        eprintln!("note: skipping {test}: needs root (network namespaces, iptables)");
+    }
+    root
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One namespace test at a time in this binary (the run lock serialises
+/// binaries).
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A fresh local network of `n` nodes named `n1..`; destroyed on drop.
+pub struct TestNet {
+    /// The network (dropped first).
+    pub net: Option<LocalNet>,
+    /// Its nodes.
+    pub nodes: Vec<Node>,
+    /// The work directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestNet {
+    /// Build it.
+    pub fn new(n: usize) -> TestNet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+        let (net, nodes) = LocalNet::create(&names, dir.path()).expect("LocalNet::create");
+        TestNet {
+            net: Some(net),
+            nodes,
+            dir,
+        }
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        if let Some(net) = self.net.take() {
+            let _ = net.destroy();
+        }
+    }
+}
+
+/// Can `from` open a TCP connection to `ip:port` (within 2 s)?
+pub fn tcp_connects(from: &Node, ip: &str, port: u16) -> bool {
+    from.remote
+        .exec(&[
+            "timeout",
+            "2",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/{ip}/{port}"),
+        ])
+        .map(|o| o.success())
+        .unwrap_or(false)
+}
+
+/// Can the harness itself open a TCP connection to `ip:port`?
+pub fn host_connects(ip: &str, port: u16) -> bool {
+    let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>() else {
+        return false;
+    };
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+/// Does an HTTP GET to `ip:port` get an answer within `timeout`?
+pub fn http_answers(ip: &str, port: u16, timeout: Duration) -> bool {
+    let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>() else {
+        return false;
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    if s.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n > 0 && buf.starts_with(b"HTTP"))
+}
+
+/// Poll `f` until true or `timeout`.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Start a python HTTP server on the node's address, port 8000.
+pub fn start_http(node: &Node, env: Vec<(String, String)>) -> u32 {
+    let pid = node
+        .remote
+        .spawn(&DaemonSpec {
+            argv: [
+                "/usr/bin/python3",
+                "-m",
+                "http.server",
+                "--bind",
+                &node.host,
+                "8000",
+            ]
+            .map(String::from)
+            .to_vec(),
+            env,
+            cwd: node.data_dir.clone(),
+            log_file: node.log_dir.join("http.log"),
+        })
+        .expect("spawn http.server");
+    assert!(
+        eventually(Duration::from_secs(10), || host_connects(&node.host, 8000)),
+        "http.server on {} never listened",
+        node.name
+    );
+    pid
+}
+
+/// A Db whose "system" is one python HTTP server per node: real processes
+/// in the real namespaces, for testing the process nemeses without refkv.
+#[derive(Default)]
+pub struct HttpDb {
+    pids: Mutex<HashMap<String, u32>>,
+    /// Names reported as leaders.
+    pub leaders: Mutex<Vec<String>>,
+}
+
+impl HttpDb {
+    /// The pid on `node`.
+    pub fn pid_of(&self, node: &str) -> Option<u32> {
+        self.pids.lock().unwrap().get(node).copied()
+    }
+}
+
+/// A client for a Db with no data plane.
+pub struct NoClient;
+
+#[async_trait::async_trait]
+impl KvClient for NoClient {
+    async fn read(&self, _: &str) -> Result<Option<Value>, KvError> {
+        Err(KvError::Unsupported("no data plane".into()))
+    }
+    async fn write(&self, _: &str, _: Value) -> Result<(), KvError> {
+        Err(KvError::Unsupported("no data plane".into()))
+    }
+    async fn cas(&self, _: &str, _: Value, _: Value) -> Result<bool, KvError> {
+        Err(KvError::Unsupported("no data plane".into()))
+    }
+    async fn txn(&self, _: Vec<MicroOp>) -> Result<Vec<MicroOp>, KvError> {
+        Err(KvError::Unsupported("no data plane".into()))
+    }
+}
+
+impl Db for HttpDb {
+    fn name(&self) -> &str {
+        "http"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            kill: true,
+            pause: true,
+            primaries: true,
+            clock: Ok(()),
+        }
+    }
+    fn setup(&self, _c: &Cluster, node: &Node) -> Result<(), DbError> {
+        let pid = start_http(node, Vec::new());
+        self.pids.lock().unwrap().insert(node.name.clone(), pid);
+        Ok(())
+    }
+    fn teardown(&self, c: &Cluster, node: &Node) -> Result<(), DbError> {
+        self.kill(c, node)
+    }
+    fn start(&self, c: &Cluster, node: &Node) -> Result<(), DbError> {
+        if self.pid_of(&node.name).is_none() {
+            self.setup(c, node)?;
+        }
+        Ok(())
+    }
+    fn kill(&self, _c: &Cluster, node: &Node) -> Result<(), DbError> {
+        if let Some(pid) = self.pids.lock().unwrap().remove(&node.name) {
+            node.remote.signal(pid, Signal::Kill)?;
+            node.remote.wait_exit(pid, Duration::from_secs(5))?;
+        }
+        Ok(())
+    }
+    fn pause(&self, _c: &Cluster, node: &Node) -> Result<(), DbError> {
+        let pid = self
+            .pid_of(&node.name)
+            .ok_or_else(|| DbError::Other("not running".into()))?;
+        Ok(node.remote.signal(pid, Signal::Stop)?)
+    }
+    fn resume(&self, _c: &Cluster, node: &Node) -> Result<(), DbError> {
+        let pid = self
+            .pid_of(&node.name)
+            .ok_or_else(|| DbError::Other("not running".into()))?;
+        Ok(node.remote.signal(pid, Signal::Cont)?)
+    }
+    fn primaries(&self, _c: &Cluster) -> Vec<String> {
+        self.leaders.lock().unwrap().clone()
+    }
+    fn await_ready(&self, _c: &Cluster, _t: Duration) -> Result<(), DbError> {
+        Ok(())
+    }
+    fn log_files(&self, _c: &Cluster, node: &Node) -> Vec<PathBuf> {
+        vec![node.log_dir.join("http.log")]
+    }
+    fn client(&self, _c: &Cluster, _node: &Node) -> Arc<dyn KvClient> {
+        Arc::new(NoClient)
+    }
+    fn pid(&self, node: &Node) -> Option<u32> {
+        self.pid_of(&node.name)
+    }
+}
+
+/// A cluster over `net` with `db`.
+pub fn cluster(net: &TestNet, db: Arc<dyn Db>) -> Cluster {
+    Cluster {
+        nodes: net.nodes.clone(),
+        db,
+    }
+}

@@ -1,0 +1,163 @@
+//! The `all` nemesis package against a real refkv cluster in namespaces:
+//! leader-targeted faults hit the node that really leads, every family's
+//! start op does what its completion says, and the package's final ops
+//! heal everything so the cluster serves again. Needs root.
+
+mod local_common;
+use faultline::db::refkv::{RefKv, RefKvOptions};
+use faultline::db::{Cluster, Db};
+use faultline::history::{Op, Process};
+use faultline::nemesis::clock::faketime_file;
+use faultline::nemesis::iptables::{rule_count, LOSS_CHAIN, PARTITION_CHAIN};
+use faultline::nemesis::package::{build, NemesisConfig};
+use faultline::nemesis::target::{resolve, Target};
+use faultline::remote::local::process_state;
+use local_common::*;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn op(f: &str, value: Value) -> Op {
+    Op::invoke(Process::Nemesis, f, value)
+}
+
+#[test]
+fn all_package_hits_the_real_leader_and_final_ops_heal_everything() {
+    if !root_or_skip("all_package_hits_the_real_leader_and_final_ops_heal_everything") {
+        return;
+    }
+    let _s = serial();
+    let net = TestNet::new(3);
+    let db = Arc::new(RefKv::new(RefKvOptions {
+        binary: env!("CARGO_BIN_EXE_faultline").into(),
+        ..Default::default()
+    }));
+    let c = Cluster {
+        nodes: net.nodes.clone(),
+        db: db.clone(),
+    };
+    for n in &c.nodes {
+        db.setup(&c, n).unwrap();
+    }
+    db.await_ready(&c, Duration::from_secs(15)).unwrap();
+
+    let cfg: NemesisConfig =
+        serde_norway::from_str("faults: [all]\nclock:\n  strobe-duration-ms: 200\n").unwrap();
+    let mut pkg = build(&cfg, &db.capabilities()).unwrap();
+    assert!(pkg.skipped.is_empty(), "{:?}", pkg.skipped);
+    pkg.nemesis.setup(&c).unwrap();
+
+    // isolate-leader cuts the node that leads right now.
+    let leader = db.primaries(&c);
+    assert_eq!(leader.len(), 1);
+    let v = pkg
+        .nemesis
+        .invoke(
+            &c,
+            &op(
+                "start-partition",
+                json!({"kind": "isolate-leader", "pick": 1}),
+            ),
+        )
+        .unwrap();
+    assert_eq!(
+        v["grudge"][&leader[0]].as_array().map(Vec::len),
+        Some(2),
+        "{v}"
+    );
+    let cut = c.node(&leader[0]).unwrap();
+    assert_eq!(rule_count(cut, PARTITION_CHAIN).unwrap(), 3, "lo + 2 peers");
+    // The majority elects a new leader while the old one is cut off.
+    assert!(
+        eventually(Duration::from_secs(10), || db
+            .primaries(&c)
+            .iter()
+            .any(|p| *p != leader[0])),
+        "majority did not elect a new leader"
+    );
+    pkg.nemesis
+        .invoke(&c, &op("stop-partition", Value::Null))
+        .unwrap();
+    db.await_ready(&c, Duration::from_secs(15)).unwrap();
+
+    // kill leader: the process that leads is gone.
+    let leader = db.primaries(&c);
+    let victim = c.node(&leader[0]).unwrap().clone();
+    let pid = db.pid(&victim).unwrap();
+    let v = pkg
+        .nemesis
+        .invoke(&c, &op("kill", json!({"target": "leader", "pick": 2})))
+        .unwrap();
+    assert_eq!(v["killed"], json!([victim.name]));
+    assert_eq!(process_state(pid), None);
+
+    // pause one (a live one), bump clocks, lose packets: all in force at once.
+    let names: Vec<String> = c.nodes.iter().map(|n| n.name.clone()).collect();
+    // Pausing only the killed node did nothing: an error that says why.
+    let dead_pick = (0..100u64)
+        .find(|p| resolve(Target::One, &names, &[], *p) == [victim.name.clone()])
+        .unwrap();
+    let e = pkg
+        .nemesis
+        .invoke(
+            &c,
+            &op("pause", json!({"target": "one", "pick": dead_pick})),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not running"), "{e}");
+    let live_pick = (0..100u64)
+        .find(|p| resolve(Target::One, &names, &[], *p) != [victim.name.clone()])
+        .unwrap();
+    let v = pkg
+        .nemesis
+        .invoke(
+            &c,
+            &op("pause", json!({"target": "one", "pick": live_pick})),
+        )
+        .unwrap();
+    let paused = v["paused"].as_array().cloned().unwrap_or_default();
+    let v = pkg
+        .nemesis
+        .invoke(&c, &op("bump-clock", json!({"pick": 4})))
+        .unwrap();
+    assert!(
+        v["offsets_ms"].as_object().is_some_and(|o| !o.is_empty()),
+        "{v}"
+    );
+    let v = pkg
+        .nemesis
+        .invoke(&c, &op("start-loss", json!({"target": "all", "pick": 5})))
+        .unwrap();
+    assert_eq!(v["nodes"].as_array().map(Vec::len), Some(3));
+
+    // The final ops heal everything, in order.
+    for (f, v) in pkg.final_ops.clone() {
+        pkg.nemesis
+            .invoke(&c, &op(&f, v))
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    for n in &c.nodes {
+        assert_eq!(rule_count(n, PARTITION_CHAIN).unwrap(), 0, "{}", n.name);
+        assert_eq!(rule_count(n, LOSS_CHAIN).unwrap(), 0, "{}", n.name);
+        assert_eq!(
+            std::fs::read_to_string(faketime_file(&n.name)).unwrap(),
+            "+0"
+        );
+        let pid = db
+            .pid(n)
+            .unwrap_or_else(|| panic!("{} not restarted", n.name));
+        assert_ne!(
+            process_state(pid),
+            Some('T'),
+            "{} still paused ({paused:?})",
+            n.name
+        );
+    }
+    db.await_ready(&c, Duration::from_secs(15)).unwrap();
+    pkg.nemesis.teardown(&c).unwrap();
+    pkg.nemesis.teardown(&c).unwrap();
+    for n in &c.nodes {
+        db.teardown(&c, n).unwrap();
+    }
+}
