@@ -202,7 +202,8 @@ fn prerequisites_are_present_on_this_machine() {
     if !root_or_skip("prerequisites_are_present_on_this_machine") {
         return;
     }
-    // iptables, iproute2 and libfaketime are installed here: no install needed.
+    // root_or_skip installed iptables, iproute2 and libfaketime when missing:
+    // now nothing is missing, and no install is needed.
     local::ensure_prerequisites(false).unwrap();
     assert!(local::libfaketime_path().is_some());
 }

@@ -21,8 +21,17 @@ pub fn root_or_skip(test: &str) -> bool {
         .unwrap_or(false);
     if !root {
         eprintln!("note: skipping {test}: needs root (network namespaces, iptables)");
+        return false;
     }
-    root
+    // The local backend installs what it needs (iptables, libfaketime) with
+    // apt-get, as `faultline test` does on a fresh machine.
+    static PREREQS: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if let Err(e) = PREREQS.get_or_init(|| {
+        faultline::remote::local::ensure_prerequisites(true).map_err(|e| e.to_string())
+    }) {
+        panic!("{test}: local backend prerequisites: {e}");
+    }
+    true
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
