@@ -6,6 +6,7 @@
 //! [`Capabilities`] so that a nemesis can say "skipped: etcd ignores
 //! libfaketime" instead of pretending.
 
+pub mod memory;
 pub mod refkv;
 
 use crate::client::KvClient;

@@ -1,15 +1,44 @@
 //! One test run, from provisioning to the stored verdict.
 //!
-//! (Being written: this is the API contract between the runner and the CLI.)
-//! [`run`] executes a resolved [`TestSpec`]: provision the backend and the
-//! Db, drive the workload's generator over `concurrency` workers while the
-//! nemesis package injects faults, heal (always, also after an error,
-//! Ctrl-C or SIGTERM), recover, run the final reads, tear down, check and
-//! store everything under `results/<test>/<start-time>/`.
+//! [`run`] executes a resolved [`TestSpec`]: provision the nodes through a
+//! [`backend::Backend`] and set up the Db, drive the workload's generator
+//! over `concurrency` workers ([`worker`]) — paced over all of them
+//! ([`schedule`]) — while the nemesis package injects faults on its own
+//! task ([`faults`]), heal (always, also after an error, Ctrl-C or SIGTERM:
+//! [`signals`]), recover, run the final reads, collect the node logs, tear
+//! down ([`lifecycle`]), check ([`verdict`]) and store everything under
+//! `results/<test>/<start-time>/` ([`crate::store`]), streaming the history
+//! as it goes ([`recorder`]).
+//!
+//! One seed drives every random choice (op choices, stagger, fault
+//! schedule); it is printed at the start and stored in `test.yaml` and
+//! `results.json`. [`dry_run`] prints the schedule that seed gives without
+//! touching a node; [`analyze`] re-checks a stored run.
+//!
+//! `run` and `analyze` build their own tokio runtime: call them from plain
+//! threads, not from inside a runtime.
+
+pub mod backend;
+pub mod faults;
+pub mod lifecycle;
+pub mod log;
+pub mod recorder;
+pub mod schedule;
+pub mod signals;
+pub mod verdict;
+pub mod worker;
 
 use crate::checker::Validity;
+use crate::client::memory::Fault;
+use crate::history::jsonl::read_jsonl;
+use crate::report::progress::{Mode, Terminal};
 use crate::spec::TestSpec;
+use crate::store::{Results, RunDir};
+use log::RunLog;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use verdict::RunFacts;
 
 /// How a run reports at the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,6 +52,16 @@ pub enum Progress {
     Quiet,
 }
 
+impl Progress {
+    fn mode(self) -> Mode {
+        match self {
+            Progress::Auto => Mode::auto(),
+            Progress::Plain => Mode::Plain,
+            Progress::Quiet => Mode::Quiet,
+        }
+    }
+}
+
 /// Options of a run that are not part of the test itself.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -31,6 +70,9 @@ pub struct RunOptions {
     /// The `faultline` binary the nodes run (`faultline node`); default: the
     /// current executable.
     pub binary: Option<PathBuf>,
+    /// For db `memory` only: a fault injected into the in-process store
+    /// (tests of the harness show with it that a run catches a bug).
+    pub memory_fault: Option<Fault>,
 }
 
 /// What a finished run produced.
@@ -40,6 +82,8 @@ pub struct RunOutcome {
     pub verdict: Validity,
     /// The run directory `results/<test>/<start-time>/`.
     pub dir: PathBuf,
+    /// Everything `results.json` holds.
+    pub results: Results,
 }
 
 /// Why a run could not produce a verdict.
@@ -53,22 +97,141 @@ pub enum RunError {
     Internal(String),
 }
 
-/// Run the test once.
+fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("faultline-run")
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Internal(format!("cannot start the async runtime: {e}")))
+}
+
+/// Run the test once: see the module docs. Prints the seed at the start
+/// and the summary table at the end (unless [`Progress::Quiet`]).
 pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
-    let _ = (spec, opts);
-    Err(RunError::Internal("the runner is not written yet".into()))
+    lifecycle::precheck(spec)?;
+    let start = chrono::Utc::now();
+    let dir = RunDir::create(&spec.results_dir, &spec.name, start)
+        .map_err(|e| RunError::BadInput(format!("cannot create the run directory: {e}")))?;
+    dir.write_spec(spec)
+        .map_err(|e| RunError::Internal(format!("test.yaml: {e}")))?;
+    let _ = dir.link_latest();
+    let terminal = Arc::new(Terminal::new(opts.progress.mode()));
+    let log = Arc::new(
+        RunLog::create(&dir.log_file(), terminal.clone())
+            .map_err(|e| RunError::Internal(format!("faultline.log: {e}")))?,
+    );
+    log.info(format!(
+        "test {} — seed {} — results in {}",
+        spec.name,
+        spec.seed,
+        dir.path.display()
+    ));
+    let rt = runtime()?;
+    let finished = rt.block_on(lifecycle::execute(
+        spec,
+        opts,
+        &dir,
+        log.clone(),
+        start.to_rfc3339(),
+    ));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    terminal.finish();
+    let finished = match finished {
+        Ok(f) => f,
+        Err(e) => {
+            log.warn(format!("run failed: {e}"));
+            return Err(e);
+        }
+    };
+    log.info(format!("checking {} ops", finished.history.len()));
+    let checks = verdict::check(spec, &finished.history)?;
+    let results = verdict::results(spec, &finished.history, checks, finished.facts);
+    dir.write_results(&results)
+        .map_err(|e| RunError::Internal(format!("results.json: {e}")))?;
+    let _ = dir.link_latest();
+    log.debug(format!("verdict {}", results.valid));
+    if opts.progress != Progress::Quiet {
+        let color =
+            std::io::IsTerminal::is_terminal(&std::io::stdout()) && crate::report::color_allowed();
+        print!(
+            "{}",
+            crate::report::table::summary(&results, &dir.path, color)
+        );
+    }
+    Ok(RunOutcome {
+        verdict: results.valid,
+        dir: dir.path,
+        results,
+    })
 }
 
 /// The op and fault schedule the seed gives, without touching a node: one
-/// line per op, `time process f key value`, over the main phase.
+/// line per op, `time process f key value`, over the main phase, computed
+/// in virtual time (ops complete at once; see [`schedule::simulate`]).
 pub fn dry_run(spec: &TestSpec) -> Result<Vec<String>, RunError> {
-    let _ = spec;
-    Err(RunError::Internal("the runner is not written yet".into()))
+    lifecycle::precheck(spec)?;
+    let workload = crate::workload::by_name(&spec.workload.name, &spec.workload.config)
+        .map_err(|e| RunError::BadInput(format!("workload: {e}")))?;
+    let caps = lifecycle::planned_capabilities(spec);
+    let pkg = crate::nemesis::package::build(&spec.nemesis.config, &caps)
+        .map_err(|e| RunError::BadInput(format!("nemesis {}: {e}", spec.nemesis.name)))?;
+    let w = &spec.workload;
+    let planned = schedule::simulate(
+        workload.generator(),
+        schedule::rng(spec.seed, schedule::Stream::Workload),
+        schedule::Pacer::new(w.rate, w.stagger, spec.seed),
+        pkg.schedule,
+        schedule::rng(spec.seed, schedule::Stream::Nemesis),
+        spec.concurrency,
+        Duration::from_secs_f64(w.time_limit),
+    );
+    Ok(planned.iter().map(schedule::Planned::line).collect())
 }
 
 /// Re-check a stored run (also one cut short by a crash) and rewrite its
-/// `results.json`.
+/// `results.json`. A torn last history line is dropped (with a warning);
+/// invokes without a completion count as `info`.
 pub fn analyze(dir: &Path) -> Result<RunOutcome, RunError> {
-    let _ = dir;
-    Err(RunError::Internal("the runner is not written yet".into()))
+    if !dir.is_dir() {
+        return Err(RunError::BadInput(format!(
+            "{}: not a run directory",
+            dir.display()
+        )));
+    }
+    let run = RunDir::open(dir);
+    let spec = run.read_spec().map_err(RunError::BadInput)?;
+    let loaded = read_jsonl(run.history_file()).map_err(|e| RunError::BadInput(e.to_string()))?;
+    let prev = run.read_results();
+    let checks = verdict::check(&spec, &loaded.history)?;
+    let facts = match prev {
+        Some(p) => RunFacts {
+            start: p.start,
+            interrupted: p.interrupted,
+            nemesis: p.nemesis.name,
+            skipped: p.nemesis.skipped,
+            phases: p.phases,
+            warnings: loaded.warnings,
+        },
+        None => RunFacts {
+            interrupted: Some(
+                "no results.json: the run did not finish (killed?); re-checked by analyze".into(),
+            ),
+            nemesis: spec.nemesis.name.clone(),
+            warnings: loaded.warnings,
+            ..Default::default()
+        },
+    };
+    let results = verdict::results(&spec, &loaded.history, checks, facts);
+    run.write_results(&results)
+        .map_err(|e| RunError::Internal(format!("results.json: {e}")))?;
+    Ok(RunOutcome {
+        verdict: results.valid,
+        dir: dir.to_path_buf(),
+        results,
+    })
 }

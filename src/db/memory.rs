@@ -1,0 +1,105 @@
+//! `memory`: an in-process [`Db`] with no nodes of its own — every client is
+//! one shared [`MemoryKv`], a linearizable map behind a mutex.
+//!
+//! It exists to test the harness itself (the runner, the workloads, the
+//! checkers, the results store) without root or a cluster, and to measure
+//! the runner's own throughput. It runs on the `none` backend: the cluster's
+//! nodes are names only, so it can neither be killed nor paused, has no
+//! leader and no clock to skew ([`Capabilities`] says so, and the nemesis
+//! package skips those families). With a [`Fault`] it misbehaves in a known
+//! way, so a test can show that a run catches the bug end to end.
+
+use super::{Capabilities, Cluster, Db, DbError, Node};
+use crate::client::memory::{Fault, MemoryKv};
+use crate::client::KvClient;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The in-process store as a [`Db`].
+pub struct MemoryDb {
+    kv: Arc<MemoryKv>,
+}
+
+impl MemoryDb {
+    /// A fresh, empty store with `fault` injected ([`Fault::None`]: correct).
+    pub fn new(fault: Fault) -> Self {
+        MemoryDb {
+            kv: Arc::new(MemoryKv::with_fault(fault)),
+        }
+    }
+
+    /// The shared store (for assertions in tests).
+    pub fn store(&self) -> Arc<MemoryKv> {
+        self.kv.clone()
+    }
+}
+
+fn unsupported(what: &str) -> DbError {
+    DbError::Unsupported {
+        db: "memory".into(),
+        what: what.into(),
+    }
+}
+
+impl Db for MemoryDb {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            kill: false,
+            pause: false,
+            primaries: false,
+            clock: Err("the memory db runs inside faultline; it has no clock of its own".into()),
+        }
+    }
+
+    fn setup(&self, _cluster: &Cluster, _node: &Node) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    fn teardown(&self, _cluster: &Cluster, _node: &Node) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    fn start(&self, _cluster: &Cluster, _node: &Node) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    fn kill(&self, _cluster: &Cluster, _node: &Node) -> Result<(), DbError> {
+        Err(unsupported("kill"))
+    }
+
+    fn pause(&self, _cluster: &Cluster, _node: &Node) -> Result<(), DbError> {
+        Err(unsupported("pause"))
+    }
+
+    fn resume(&self, _cluster: &Cluster, _node: &Node) -> Result<(), DbError> {
+        Err(unsupported("resume"))
+    }
+
+    fn primaries(&self, _cluster: &Cluster) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn await_ready(
+        &self,
+        _cluster: &Cluster,
+        _timeout: std::time::Duration,
+    ) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    fn log_files(&self, _cluster: &Cluster, _node: &Node) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    fn client(&self, _cluster: &Cluster, _node: &Node) -> Arc<dyn KvClient> {
+        self.kv.clone()
+    }
+
+    fn pid(&self, _node: &Node) -> Option<u32> {
+        None
+    }
+}

@@ -1,0 +1,94 @@
+//! The summary printed at the end of a run (and by `faultline analyze`):
+//! a table of checker verdicts, a table of latency quantiles per `f` and
+//! completion type, the fault intervals count, the overall verdict, the
+//! results path and the seed.
+
+use crate::checker::Validity;
+use crate::store::Results;
+use std::path::Path;
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+/// The verdict word, coloured when `color` (green valid, red invalid,
+/// yellow unknown).
+pub fn verdict_word(v: Validity, color: bool) -> String {
+    let (word, code) = match v {
+        Validity::Valid => ("VALID", "32"),
+        Validity::Invalid => ("INVALID", "31"),
+        Validity::Unknown => ("UNKNOWN", "33"),
+    };
+    if color {
+        format!("\x1b[1;{code}m{word}\x1b[0m")
+    } else {
+        word.to_string()
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The whole summary as text. `color`: ANSI colours for the verdict.
+pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
+    let mut out = String::new();
+    let mut b = Builder::default();
+    b.push_record(["checker", "verdict", "summary"]);
+    for c in &results.checkers {
+        b.push_record([c.checker.clone(), c.valid.to_string(), clip(&c.summary, 90)]);
+    }
+    let mut t = b.build();
+    t.with(Style::rounded());
+    out.push_str(&t.to_string());
+    out.push('\n');
+
+    if !results.latency.is_empty() {
+        let mut b = Builder::default();
+        b.push_record(["f", "type", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"]);
+        for r in &results.latency {
+            b.push_record([
+                r.f.clone(),
+                r.kind.to_string(),
+                r.count.to_string(),
+                format!("{:.2}", r.p50_ms),
+                format!("{:.2}", r.p95_ms),
+                format!("{:.2}", r.p99_ms),
+                format!("{:.2}", r.max_ms),
+            ]);
+        }
+        let mut t = b.build();
+        t.with(Style::rounded());
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    let o = &results.ops;
+    out.push_str(&format!(
+        "ops: {} invoked, {} ok, {} fail, {} info, {} without completion\n",
+        o.invoke, o.ok, o.fail, o.info, o.open
+    ));
+    let n = &results.nemesis;
+    out.push_str(&format!(
+        "nemesis {}: {} fault(s), {} error(s)\n",
+        n.name,
+        n.intervals.len(),
+        n.errors.len()
+    ));
+    for s in &n.skipped {
+        out.push_str(&format!("  skipped: {s}\n"));
+    }
+    if let Some(why) = &results.interrupted {
+        out.push_str(&format!("interrupted: {why}\n"));
+    }
+    out.push_str(&format!(
+        "verdict: {}\nresults: {}\nseed: {}\n",
+        verdict_word(results.valid, color),
+        dir.display(),
+        results.seed
+    ));
+    out
+}

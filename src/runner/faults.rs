@@ -1,0 +1,189 @@
+//! The nemesis side of a run: its schedule on its own task during the main
+//! phase, then the heal.
+//!
+//! Every nemesis op is recorded twice with process `nemesis`: the invoke
+//! (what the schedule asked for) and the completion — `ok` with the value
+//! the nemesis returned (exactly what was done to which nodes), or `info`
+//! with the error when it failed. A failing or panicking nemesis never
+//! crashes the run. Nemeses block (they run commands on nodes), so each op
+//! runs on the blocking pool, one at a time.
+//!
+//! [`Faults::heal`] runs the package's final ops in order, each recorded,
+//! then `Nemesis::teardown`; the lifecycle calls it on every path out of
+//! the main phase — normal end, error, Ctrl-C, SIGTERM.
+
+use super::log::RunLog;
+use super::recorder::Recorder;
+use super::schedule::NEMESIS_POLL;
+use super::signals::Stop;
+use crate::db::Cluster;
+use crate::generator::{GenCtx, Generator, Next};
+use crate::history::{Op, OpType, Process};
+use crate::nemesis::Nemesis;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The run's nemesis and what it needs.
+pub struct Faults {
+    nemesis: Arc<Mutex<Box<dyn Nemesis>>>,
+    cluster: Cluster,
+    recorder: Arc<Recorder>,
+    log: Arc<RunLog>,
+    /// The `f`s that end a fault (the package's final ops).
+    stops: HashSet<String>,
+}
+
+fn describe(f: &str, v: &Value) -> String {
+    let v = match v {
+        Value::Null => String::new(),
+        other => format!(" {other}"),
+    };
+    let mut s = format!("{f}{v}");
+    if s.len() > 120 {
+        s.truncate(117);
+        s.push_str("...");
+    }
+    s
+}
+
+impl Faults {
+    /// Wrap `nemesis` for `cluster`; `stops` are the fs that heal.
+    pub fn new(
+        nemesis: Box<dyn Nemesis>,
+        cluster: Cluster,
+        recorder: Arc<Recorder>,
+        log: Arc<RunLog>,
+        stops: HashSet<String>,
+    ) -> Faults {
+        Faults {
+            nemesis: Arc::new(Mutex::new(nemesis)),
+            cluster,
+            recorder,
+            log,
+            stops,
+        }
+    }
+
+    /// The nemesis's name.
+    pub fn name(&self) -> String {
+        lock(&self.nemesis).name().to_string()
+    }
+
+    /// `Nemesis::setup`, on the blocking pool.
+    pub async fn setup(&self) -> Result<(), String> {
+        let (n, c) = (self.nemesis.clone(), self.cluster.clone());
+        match tokio::task::spawn_blocking(move || lock(&n).setup(&c)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("nemesis setup panicked: {e}")),
+        }
+    }
+
+    /// Perform and record one nemesis op; returns the completion.
+    pub async fn invoke(&self, f: String, value: Value) -> Op {
+        let op = self
+            .recorder
+            .record(Op::invoke(Process::Nemesis, f.clone(), value));
+        let (n, c, o) = (self.nemesis.clone(), self.cluster.clone(), op.clone());
+        let r = tokio::task::spawn_blocking(move || lock(&n).invoke(&c, &o)).await;
+        let done = match r {
+            Ok(Ok(v)) => op.complete(OpType::Ok, v),
+            Ok(Err(e)) => {
+                let mut d = op.complete(OpType::Info, op.value.clone());
+                d.error = Some(Value::String(e.to_string()));
+                d
+            }
+            Err(e) => {
+                let mut d = op.complete(OpType::Info, op.value.clone());
+                d.error = Some(Value::String(format!("nemesis panicked: {e}")));
+                d
+            }
+        };
+        let done = self.recorder.record(done);
+        let term = self.log.terminal();
+        match (&done.kind, &done.error) {
+            (OpType::Info, Some(e)) => {
+                self.log.warn(format!("nemesis {f} failed: {e}"));
+                if !self.stops.contains(&f) {
+                    term.fault(None);
+                }
+            }
+            _ => {
+                self.log
+                    .info(format!("nemesis {}", describe(&f, &done.value)));
+                if self.stops.contains(&f) {
+                    term.fault(None);
+                } else {
+                    term.fault(Some(describe(&f, &done.value)));
+                }
+            }
+        }
+        done
+    }
+
+    /// Run `schedule` (ops of process `nemesis`) until `limit` since
+    /// `start`, the schedule is done, or the run stops. An op in progress
+    /// when the run stops is finished first (nemeses cannot be cut off
+    /// halfway; the heal follows at once).
+    pub async fn run_schedule(
+        &self,
+        mut schedule: Box<dyn Generator>,
+        mut rng: ChaCha8Rng,
+        start: Instant,
+        limit: Duration,
+        stop: &Stop,
+    ) {
+        loop {
+            let elapsed = start.elapsed();
+            if stop.is_set() || elapsed >= limit {
+                return;
+            }
+            let ctx = GenCtx {
+                elapsed,
+                thread: 0,
+                threads: 1,
+            };
+            match schedule.next(&ctx, &mut rng) {
+                Next::Op { f, value, .. } => {
+                    self.invoke(f, value).await;
+                }
+                Next::Pending => {
+                    let left = limit.saturating_sub(start.elapsed());
+                    if !stop.sleep(NEMESIS_POLL.min(left)).await {
+                        return;
+                    }
+                }
+                Next::Done => return,
+            }
+        }
+    }
+
+    /// Heal: the final ops in order (each recorded), then teardown. Returns
+    /// the problems met (also logged); never fails.
+    pub async fn heal(&self, final_ops: &[(String, Value)]) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (f, v) in final_ops {
+            let done = self.invoke(f.clone(), v.clone()).await;
+            if let Some(e) = done.error {
+                problems.push(format!("heal {f}: {e}"));
+            }
+        }
+        let (n, c) = (self.nemesis.clone(), self.cluster.clone());
+        match tokio::task::spawn_blocking(move || lock(&n).teardown(&c)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => problems.push(format!("nemesis teardown: {e}")),
+            Err(e) => problems.push(format!("nemesis teardown panicked: {e}")),
+        }
+        for p in &problems {
+            self.log.warn(p);
+        }
+        self.log.terminal().fault(None);
+        problems
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<Box<T>>) -> std::sync::MutexGuard<'_, Box<T>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
