@@ -307,17 +307,28 @@ pub fn parse<T: DeserializeOwned>(src: &Source) -> Result<T, SpecError> {
     let de = serde_norway::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
-        let field = if field == "." { String::new() } else { field };
+        let field = if field == "." || field == "?" {
+            String::new()
+        } else {
+            field
+        };
         let inner = e.into_inner();
-        let at = inner.location().map(|l| (l.line(), l.column()));
+        let mut at = inner.location().map(|l| (l.line(), l.column()));
+        // Errors raised after buffering (flattened or untagged values) carry
+        // the position of an enclosing node; the field's own line is better.
+        if let (Some((line, _)), Some(found)) = (at, locate_nearest(text, &field)) {
+            if found.0 > line {
+                at = Some(found);
+            }
+        }
         let mut message = inner.to_string();
         // serde_norway appends " at line L column C"; we say FILE:L:C.
         if let Some(i) = message.rfind(" at line ") {
             message.truncate(i);
         }
-        // ...and may prefix the path we already print.
-        if !field.is_empty() {
-            if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
+        // ...and may prefix the path (or its parent's) we already print.
+        if let Some((prefix, rest)) = message.split_once(": ") {
+            if !prefix.is_empty() && field.starts_with(prefix) {
                 message = rest.to_string();
             }
         }
@@ -362,11 +373,27 @@ pub fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
     found
 }
 
+/// [`locate`] the field, else its nearest enclosing field that is in block
+/// style (`config.mix` for `config.mix.read` in `mix: {read: x}`).
+pub fn locate_nearest(text: &str, field: &str) -> Option<(usize, usize)> {
+    let field = field.split('[').next().unwrap_or(field);
+    let mut f = field;
+    loop {
+        if f.is_empty() {
+            return None;
+        }
+        if let Some(at) = locate(text, f) {
+            return Some(at);
+        }
+        f = f.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
+    }
+}
+
 fn invalid(src: &Source, field: &str, message: impl Into<String>) -> SpecError {
     SpecError::Invalid {
         origin: Origin::File {
             file: src.label.clone(),
-            at: locate(&src.text, field),
+            at: locate_nearest(&src.text, field),
         },
         field: field.to_string(),
         message: message.into(),
@@ -598,7 +625,23 @@ impl WorkloadSpec {
                 ),
             ));
         }
-        crate::workload::by_name(&self.name, &self.config).map_err(|e| fe("config", e))?;
+        crate::workload::by_name(&self.name, &self.config).map_err(|e| {
+            // Name the key inside `config` when the message does (serde's
+            // "unknown field `x`" or the workload's "field `x`").
+            let key = e
+                .split('`')
+                .nth(1)
+                .filter(|k| !k.is_empty() && !k.contains(' '));
+            let prefix = format!("workload {}: ", self.name);
+            let msg = e.strip_prefix(&prefix).unwrap_or(&e);
+            match key {
+                Some(k) => {
+                    let msg = msg.strip_prefix(&format!("field `{k}`: ")).unwrap_or(msg);
+                    fe(&format!("config.{k}"), msg)
+                }
+                None => fe("config", msg),
+            }
+        })?;
         non_negative("rate", self.rate, "a rate in ops/s ≥ 0")?;
         positive("time-limit", self.time_limit)?;
         non_negative("recovery", self.recovery, "a number of seconds ≥ 0")?;
@@ -689,7 +732,7 @@ fn at_origin(kind: Kind, e: FieldError, src: Option<&Source>, o: &Overrides) -> 
         (Some(flag), _) => Origin::Flag(flag),
         (None, Some(src)) => Origin::File {
             file: src.label.clone(),
-            at: locate(&src.text, &e.field),
+            at: locate_nearest(&src.text, &e.field),
         },
         // A nemesis built from a family list on the command line.
         (None, None) => Origin::Flag("--nemesis"),

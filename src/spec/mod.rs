@@ -106,7 +106,7 @@ impl std::str::FromStr for Concurrency {
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let bad =
-            || format!("concurrency {s:?}: expected a number (10) or a multiple of the nodes (2n)");
+            || format!("{s:?} is not a number of workers (10) or a multiple of the nodes (2n)");
         if let Some(k) = s.strip_suffix('n') {
             let k = if k.is_empty() {
                 1
@@ -147,17 +147,31 @@ impl Serialize for Concurrency {
 
 impl<'de> Deserialize<'de> for Concurrency {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
+        // A visitor rather than an untagged enum, so errors keep their
+        // position in the file.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Concurrency;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of workers (10) or a multiple of the nodes (2n)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Concurrency, E> {
+                match usize::try_from(n) {
+                    Ok(0) | Err(_) => Err(E::custom(format!("{n} is not a number of workers ≥ 1"))),
+                    Ok(n) => Ok(Concurrency::Fixed(n)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Concurrency, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!("{n} is not a number of workers ≥ 1"))),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Concurrency, E> {
+                s.parse().map_err(E::custom)
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::N(0) => Err(serde::de::Error::custom("concurrency must be at least 1")),
-            Raw::N(n) => Ok(Concurrency::Fixed(n as usize)),
-            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(V)
     }
 }
 
