@@ -28,6 +28,17 @@ pub enum Command {
     /// Run one refkv node (the bundled Raft key-value store).
     Node(node::Args),
     /// Run a test: provision, drive workloads under nemeses, check.
+    ///
+    /// Bring up a cluster, drive concurrent clients through a workload while
+    /// a nemesis injects faults, heal, recover, run final reads, tear down,
+    /// check the history and store everything under
+    /// results/<test>/<start-time>/.
+    ///
+    /// A test is a cluster × a workload × a nemesis, each a YAML file given
+    /// by path or by name (`--workload bank` finds workloads/bank.yaml in the
+    /// current directory, else the one shipped with faultline). Flags
+    /// override the files' fields. With no arguments: 5 local refkv nodes
+    /// (needs root), the register workload, partitions and kills, 60 s.
     Test(test::Args),
     /// Re-check a stored run.
     Analyze(analyze::Args),

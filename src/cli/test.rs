@@ -1,14 +1,166 @@
-//! `faultline test` (to be written).
+//! `faultline test`: resolve a test (cluster × workload × nemesis, flags
+//! over files) and run it `--test-count` times, stopping at the first run
+//! whose verdict is not valid. The exit code is that verdict's (0 valid,
+//! 1 invalid, 2 unknown), 254 for bad input (flags, YAML, prerequisites) and
+//! 255 when faultline itself fails. `--dry-run` prints the resolved test and
+//! the op and fault schedule its seed gives, and touches no node.
 
+use crate::checker::Validity;
 use crate::exit::{CliError, CmdResult};
+use crate::runner::{self, RunError, RunOptions};
+use crate::spec::{self, Concurrency, Overrides};
+use std::path::PathBuf;
 
 /// Arguments of `faultline test`.
+///
+/// A test is a cluster × a workload × a nemesis, each a YAML file given by
+/// path or by name (`--workload bank` finds `workloads/bank.yaml` in the
+/// current directory, else the one shipped with faultline). Flags override
+/// the files' fields. With no arguments: 5 local refkv nodes (needs root),
+/// the register workload, partitions and kills, 60 s.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  \
+    faultline test                                     # the defaults\n  \
+    faultline test --workload bank --nemesis all --time-limit 30\n  \
+    faultline test --bug stale-read --nemesis partition --seed 7\n  \
+    faultline test --cluster memory --nemesis none     # no root needed\n  \
+    faultline test --dry-run                           # print the schedule only\n\n\
+    Exit codes: 0 valid, 1 invalid (a bug was found), 2 unknown, 254 bad input, 255 internal error.")]
+pub struct Args {
+    /// The cluster: a file, or a name in clusters/ (refkv, refkv-3, memory).
+    #[arg(long, value_name = "FILE|NAME", default_value = spec::load::DEFAULT_CLUSTER)]
+    pub cluster: String,
+    /// The workload: a file, or a name in workloads/ (register, set, bank,
+    /// counter).
+    #[arg(long, value_name = "FILE|NAME", default_value = spec::load::DEFAULT_WORKLOAD)]
+    pub workload: String,
+    /// The nemesis: a file, a name in nemeses/ (partition-kill, partition,
+    /// kill, pause, clock, loss, all, none), or a comma list of fault
+    /// families (partition,kill,pause,clock,loss; all; none).
+    #[arg(long, value_name = "FILE|NAME|LIST", default_value = spec::load::DEFAULT_NEMESIS)]
+    pub nemesis: String,
+    /// The test's name, for results/<name>/ [default:
+    /// <cluster>-<workload>-<nemesis>].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Number of nodes [default: the cluster file's].
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<usize>,
+    /// Worker threads: a number, or a multiple of the nodes (2n)
+    /// [default: the workload file's].
+    #[arg(long, value_name = "N|Kn")]
+    pub concurrency: Option<Concurrency>,
+    /// Ops per second over all workers, 0 = as fast as they go [default:
+    /// the workload file's].
+    #[arg(long, value_name = "OPS")]
+    pub rate: Option<f64>,
+    /// Seconds of the main phase, ops and faults [default: the workload
+    /// file's].
+    #[arg(long, value_name = "SECS")]
+    pub time_limit: Option<f64>,
+    /// Seconds of quiet after healing, before the final reads [default: the
+    /// workload file's].
+    #[arg(long, value_name = "SECS")]
+    pub recovery: Option<f64>,
+    /// Seconds between a fault's start and stop, and between faults
+    /// [default: the nemesis file's].
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<f64>,
+    /// Switch on a refkv bug in every node (repeatable): stale-read,
+    /// no-fsync, commit-old-term, lease-read, vote-twice.
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<String>,
+    /// The seed of every random choice (ops, faults); the same seed replays
+    /// the same schedule [default: random, printed].
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Run the test this many times, stopping at the first run that is not
+    /// valid; runs after the first use seeds derived from --seed.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub test_count: u32,
+    /// Leave the cluster running after the test (remove it later with
+    /// `faultline heal`).
+    #[arg(long)]
+    pub leave_db_running: bool,
+    /// Where runs are stored: DIR/<test>/<start-time>/.
+    #[arg(long = "results", value_name = "DIR", default_value = spec::load::DEFAULT_RESULTS_DIR)]
+    pub results_dir: PathBuf,
+    /// Print the resolved test and the op and fault schedule its seed
+    /// gives, without touching any node.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl Args {
+    /// The flags as [`Overrides`] of the files' fields.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            cluster: Some(self.cluster.clone()),
+            workload: Some(self.workload.clone()),
+            nemesis: Some(self.nemesis.clone()),
+            name: self.name.clone(),
+            nodes: self.nodes,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            time_limit: self.time_limit,
+            recovery: self.recovery,
+            interval: self.interval,
+            test_count: Some(self.test_count),
+            leave_db_running: self.leave_db_running,
+            seed: self.seed,
+            results_dir: Some(self.results_dir.clone()),
+            bugs: self.bugs.clone(),
+        }
+    }
+}
+
+fn run_error(e: RunError) -> CliError {
+    match e {
+        RunError::BadInput(m) => CliError::bad_input(anyhow::anyhow!(m)),
+        RunError::Internal(m) => CliError::internal(anyhow::anyhow!(m)),
+    }
+}
 
 /// Run `faultline test`.
-pub fn run(_args: Args) -> CmdResult {
-    Err(CliError::internal(anyhow::anyhow!(
-        "`faultline test` is not implemented yet"
-    )))
+pub fn run(args: Args) -> CmdResult {
+    let spec = spec::resolve(&args.overrides()).map_err(CliError::bad_input)?;
+    if args.dry_run {
+        for line in spec.summary() {
+            println!("{line}");
+        }
+        let schedule = runner::dry_run(&spec).map_err(run_error)?;
+        println!();
+        for line in schedule {
+            println!("{line}");
+        }
+        return Ok(Validity::Valid);
+    }
+    println!(
+        "faultline test {}: seed {} (replay with --seed {})",
+        spec.name, spec.seed, spec.seed
+    );
+    let opts = RunOptions::default();
+    let mut verdict = Validity::Valid;
+    for i in 0..spec.test_count {
+        let mut one = spec.clone();
+        one.seed = spec.seed_of_run(i);
+        if spec.test_count > 1 {
+            println!("run {}/{}: seed {}", i + 1, spec.test_count, one.seed);
+        }
+        let outcome = runner::run(&one, &opts).map_err(run_error)?;
+        verdict = outcome.verdict;
+        if verdict != Validity::Valid {
+            if spec.test_count > 1 {
+                println!(
+                    "run {}/{} is {verdict}: stopping (seed {}, {})",
+                    i + 1,
+                    spec.test_count,
+                    one.seed,
+                    outcome.dir.display()
+                );
+            }
+            break;
+        }
+    }
+    Ok(verdict)
 }

@@ -9,6 +9,10 @@
 //! runner reads and what `test.yaml` in a run directory stores, seed
 //! included, so a run can be repeated exactly.
 
+pub mod load;
+
+pub use load::{resolve, resolve_in, FieldError, Kind, Origin, Overrides, SpecError};
+
 use crate::nemesis::package::NemesisConfig;
 use crate::node::bugs::Bugs;
 use serde::{Deserialize, Serialize};
@@ -102,7 +106,7 @@ impl std::str::FromStr for Concurrency {
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let bad =
-            || format!("concurrency {s:?}: expected a number (10) or a multiple of the nodes (2n)");
+            || format!("{s:?} is not a number of workers (10) or a multiple of the nodes (2n)");
         if let Some(k) = s.strip_suffix('n') {
             let k = if k.is_empty() {
                 1
@@ -143,17 +147,31 @@ impl Serialize for Concurrency {
 
 impl<'de> Deserialize<'de> for Concurrency {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
+        // A visitor rather than an untagged enum, so errors keep their
+        // position in the file.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Concurrency;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of workers (10) or a multiple of the nodes (2n)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Concurrency, E> {
+                match usize::try_from(n) {
+                    Ok(0) | Err(_) => Err(E::custom(format!("{n} is not a number of workers ≥ 1"))),
+                    Ok(n) => Ok(Concurrency::Fixed(n)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Concurrency, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!("{n} is not a number of workers ≥ 1"))),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Concurrency, E> {
+                s.parse().map_err(E::custom)
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::N(0) => Err(serde::de::Error::custom("concurrency must be at least 1")),
-            Raw::N(n) => Ok(Concurrency::Fixed(n as usize)),
-            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(V)
     }
 }
 
@@ -241,4 +259,78 @@ pub struct TestSpec {
     pub leave_db_running: bool,
     /// Repeat the test this many times, stopping at the first failure.
     pub test_count: u32,
+}
+
+impl TestSpec {
+    /// The seed of run `run` (0-based) of a `--test-count` series: the
+    /// test's own seed for the first run, then seeds derived from it
+    /// (SplitMix64), so a series replays from its first seed.
+    pub fn seed_of_run(&self, run: u32) -> u64 {
+        if run == 0 {
+            return self.seed;
+        }
+        let mut z = self
+            .seed
+            .wrapping_add(u64::from(run).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The resolved test in a few human lines (what `--dry-run` prints
+    /// before the schedule).
+    pub fn summary(&self) -> Vec<String> {
+        let c = &self.cluster;
+        let w = &self.workload;
+        let n = &self.nemesis;
+        let bugs: Vec<String> = c.bugs.iter().map(|b| b.to_string()).collect();
+        let faults = match n.config.families() {
+            Ok(f) if f.is_empty() => "none".to_string(),
+            Ok(f) => f.join(", "),
+            Err(e) => e.to_string(),
+        };
+        vec![
+            format!("test:     {}", self.name),
+            format!(
+                "cluster:  {} (db {}, backend {}, {} node{}, bugs: {})",
+                c.name,
+                c.db,
+                c.backend,
+                c.nodes,
+                if c.nodes == 1 { "" } else { "s" },
+                if bugs.is_empty() {
+                    "none".to_string()
+                } else {
+                    bugs.join(", ")
+                }
+            ),
+            format!(
+                "workload: {} (concurrency {} = {}, rate {}/s{}, time-limit {} s, recovery {} s, \
+                 final-time-limit {} s)",
+                w.name,
+                self.concurrency,
+                w.concurrency,
+                w.rate,
+                if w.stagger { " staggered" } else { "" },
+                w.time_limit,
+                w.recovery,
+                w.final_time_limit
+            ),
+            format!(
+                "nemesis:  {} (faults: {faults}; interval {} s)",
+                n.name, n.config.interval
+            ),
+            format!(
+                "runs:     {}{}",
+                self.test_count,
+                if self.leave_db_running {
+                    ", leaving the db running"
+                } else {
+                    ""
+                }
+            ),
+            format!("seed:     {}", self.seed),
+            format!("results:  {}", self.results_dir.join(&self.name).display()),
+        ]
+    }
 }
