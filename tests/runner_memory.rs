@@ -249,3 +249,22 @@ fn impossible_combinations_are_bad_input() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn dry_run_lines_name_time_process_f_key_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = spec(tmp.path(), "register", 11, 3.0);
+    s.cluster = ClusterSpec::default();
+    s.nemesis.config.faults = vec!["kill".into()];
+    s.nemesis.config.interval = 1.0;
+    let lines = runner::dry_run(&s).unwrap();
+    let first = lines[0].split_whitespace().collect::<Vec<_>>();
+    assert_eq!(first[0], "0.000");
+    assert!(["read", "write", "cas"].contains(&first[2]), "{}", lines[0]);
+    let kill = lines.iter().find(|l| l.contains(" kill ")).expect("a kill");
+    assert!(
+        kill.trim_start().starts_with("1.000") && kill.contains("nemesis"),
+        "{kill}"
+    );
+    eprintln!("{}", lines[..5].join("\n"));
+}
