@@ -32,7 +32,7 @@ pub enum Command {
     /// Bring up a cluster, drive concurrent clients through a workload while
     /// a nemesis injects faults, heal, recover, run final reads, tear down,
     /// check the history and store everything under
-    /// results/<test>/<start-time>/.
+    /// results/NAME/START-TIME/.
     ///
     /// A test is a cluster × a workload × a nemesis, each a YAML file given
     /// by path or by name (`--workload bank` finds workloads/bank.yaml in the

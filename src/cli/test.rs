@@ -39,8 +39,8 @@ pub struct Args {
     /// families (partition,kill,pause,clock,loss; all; none).
     #[arg(long, value_name = "FILE|NAME|LIST", default_value = spec::load::DEFAULT_NEMESIS)]
     pub nemesis: String,
-    /// The test's name, for results/<name>/ [default:
-    /// <cluster>-<workload>-<nemesis>].
+    /// The test's name, for DIR/NAME/ under --results [default:
+    /// CLUSTER-WORKLOAD-NEMESIS].
     #[arg(long)]
     pub name: Option<String>,
     /// Number of nodes [default: the cluster file's].
@@ -82,7 +82,7 @@ pub struct Args {
     /// `faultline heal`).
     #[arg(long)]
     pub leave_db_running: bool,
-    /// Where runs are stored: DIR/<test>/<start-time>/.
+    /// Where runs are stored: DIR/NAME/START-TIME/.
     #[arg(long = "results", value_name = "DIR", default_value = spec::load::DEFAULT_RESULTS_DIR)]
     pub results_dir: PathBuf,
     /// Print the resolved test and the op and fault schedule its seed

@@ -259,6 +259,9 @@ pub fn names(kind: Kind, root: &Path) -> Vec<String> {
 /// when nothing matches and `arg` is a plain name (the caller decides what
 /// else it could be); an error when `arg` is a path that does not exist.
 fn lookup(kind: Kind, arg: &str, root: &Path) -> Result<Option<Source>, SpecError> {
+    if arg.trim().is_empty() {
+        return Ok(None);
+    }
     let as_path = root.join(arg);
     if !arg.is_empty() && as_path.is_file() {
         return read_source(&as_path, arg.to_string()).map(Some);
@@ -344,30 +347,41 @@ pub fn parse<T: DeserializeOwned>(src: &Source) -> Result<T, SpecError> {
 /// The 1-based line and column of a block-style field `a.b.c` in YAML
 /// `text`, found by indentation. `None` for flow style or a missing field.
 pub fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
-    let mut min_indent = 0usize;
-    let mut start = 0usize;
-    let mut found = None;
     let lines: Vec<&str> = text.lines().collect();
+    let content = |i: usize| {
+        let line = lines[i];
+        let trimmed = line.trim_start();
+        (!trimmed.is_empty() && !trimmed.starts_with('#'))
+            .then(|| (line.len() - trimmed.len(), trimmed))
+    };
+    // The children of a mapping are the lines at the indentation of its
+    // first content line, up to the first line indented less.
+    let mut start = 0usize;
+    let mut parent_indent: Option<usize> = None;
+    let mut found = None;
     for seg in field.split('.') {
         let key = format!("{seg}:");
+        let mut level = None;
         let mut hit = None;
-        for (i, line) in lines.iter().enumerate().skip(start) {
-            let trimmed = line.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
+        for i in start..lines.len() {
+            let Some((indent, trimmed)) = content(i) else {
                 continue;
-            }
-            let indent = line.len() - trimmed.len();
-            if i > start && indent < min_indent {
+            };
+            if parent_indent.is_some_and(|p| indent <= p) {
                 break;
             }
-            if trimmed.starts_with(&key) && indent >= min_indent {
+            let level = *level.get_or_insert(indent);
+            if indent < level {
+                break;
+            }
+            if indent == level && trimmed.starts_with(&key) {
                 hit = Some((i, indent));
                 break;
             }
         }
         let (i, indent) = hit?;
         found = Some((i + 1, indent + 1));
-        min_indent = indent + 1;
+        parent_indent = Some(indent);
         start = i + 1;
     }
     found
@@ -870,4 +884,43 @@ pub fn resolve_in(o: &Overrides, root: &Path) -> Result<TestSpec, SpecError> {
         leave_db_running: o.leave_db_running,
         test_count,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_finds_block_fields_by_indentation() {
+        let text = "# c\nname: x\nrefkv:\n  faketime: true\n  # peer\n  peer-port: 1\nnodes: 3\n";
+        assert_eq!(locate(text, "nodes"), Some((7, 1)));
+        assert_eq!(locate(text, "refkv.peer-port"), Some((6, 3)));
+        assert_eq!(
+            locate(text, "refkv.nodes"),
+            None,
+            "a sibling is not a child"
+        );
+        assert_eq!(locate(text, "peer-port"), None, "a child is not top-level");
+        assert_eq!(locate("mix: {read: 1}\n", "mix.read"), None);
+        assert_eq!(locate_nearest("mix: {read: 1}\n", "mix.read"), Some((1, 1)));
+        assert_eq!(locate_nearest("bugs:\n  - x\n", "bugs[0]"), Some((1, 1)));
+    }
+
+    #[test]
+    fn test_names_made_from_parts_are_directory_names() {
+        assert_eq!(
+            sanitize("refkv-register-partition,kill"),
+            "refkv-register-partition+kill"
+        );
+        assert_eq!(sanitize("a b/c"), "a+b+c");
+        assert!(check_test_name("..").is_err());
+        assert!(check_test_name("x/y").is_err());
+        assert!(check_test_name("fine_name-1.2").is_ok());
+    }
+
+    #[test]
+    fn an_empty_name_lists_the_valid_ones() {
+        let e = find(Kind::Workload, " ", Path::new("/nonexistent")).unwrap_err();
+        assert!(e.to_string().contains("register"), "{e}");
+    }
 }
