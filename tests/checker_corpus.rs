@@ -21,7 +21,10 @@ fn every_corpus_verdict_matches_the_manifest() {
     let mut mismatches = Vec::new();
     let (mut valid, mut invalid) = (0, 0);
     for e in &entries {
-        let model: ModelKind = e.model.parse().unwrap_or_else(|m| panic!("{}: {m}", e.path));
+        let model: ModelKind = e
+            .model
+            .parse()
+            .unwrap_or_else(|m| panic!("{}: {m}", e.path));
         let loaded = match load(&dir.join(&e.path), None) {
             Ok(l) => l,
             Err(err) => {
@@ -99,7 +102,10 @@ fn cli_c50_bad_is_invalid_with_an_explanation() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}");
     let first = stdout.lines().next().unwrap_or_default();
-    assert!(first.starts_with(&format!("{}: invalid", file.display())), "{stdout}");
+    assert!(
+        first.starts_with(&format!("{}: invalid", file.display())),
+        "{stdout}"
+    );
     // The explanation: the key, the possible states, the op that cannot
     // take effect and who ran it.
     assert!(stdout.contains("key "), "{stdout}");
@@ -139,7 +145,14 @@ fn cli_corpus_directories_give_one_line_per_file_and_a_summary() {
             .unwrap()
             .arg("check")
             .arg(&folder)
-            .args(["--model", "cas-register", "--init", "0", "--nil-read", "any"])
+            .args([
+                "--model",
+                "cas-register",
+                "--init",
+                "0",
+                "--nil-read",
+                "any",
+            ])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
