@@ -143,7 +143,11 @@ impl<'a> EdnParser<'a> {
                 }
                 b'#' if self.src.get(self.pos + 1) == Some(&b'_') => {
                     self.pos += 2;
+                    // `#_ #_ #_ …` nests too: count it, or a long run of
+                    // discards overflows the stack.
+                    self.enter()?;
                     self.parse_value()?;
+                    self.depth -= 1;
                 }
                 _ => return Ok(()),
             }
@@ -268,7 +272,11 @@ impl<'a> EdnParser<'a> {
                 if self.pos >= self.src.len() {
                     return Err(self.err("tagged literal without a value"));
                 }
-                self.parse_value()
+                // `#a #a #a …` nests like a collection.
+                self.enter()?;
+                let v = self.parse_value()?;
+                self.depth -= 1;
+                Ok(v)
             }
             _ => Err(self.err("unsupported `#` dispatch")),
         }
