@@ -206,6 +206,7 @@ impl<'a> EdnParser<'a> {
                     self.pos += 1;
                     break;
                 }
+                Some(&c @ (b')' | b']' | b'}')) => return Err(self.mismatched(c, close, line, col)),
                 Some(_) => out.push(self.parse_value()?),
             }
         }
@@ -225,6 +226,7 @@ impl<'a> EdnParser<'a> {
                     self.pos += 1;
                     break;
                 }
+                Some(&c @ (b')' | b']')) => return Err(self.mismatched(c, b'}', line, col)),
                 Some(_) => {
                     let key = self.parse_value()?;
                     self.skip_ws()?;
@@ -241,6 +243,16 @@ impl<'a> EdnParser<'a> {
         }
         self.depth -= 1;
         Ok(out)
+    }
+
+    /// A closer that does not match the open collection: name where that
+    /// collection was opened, which is usually where the mistake is.
+    fn mismatched(&self, found: u8, close: u8, line: usize, col: usize) -> EdnError {
+        self.err(format!(
+            "unexpected `{}`: the `{}` opened at line {line}, column {col} is not closed",
+            found as char,
+            opener(close)
+        ))
     }
 
     fn parse_dispatch(&mut self) -> Result<Value, EdnError> {
