@@ -312,11 +312,7 @@ impl<'a> EdnParser<'a> {
         let text =
             std::str::from_utf8(tok).map_err(|_| self.err_at(self.line, col, "invalid UTF-8"))?;
         let bytes = text.as_bytes();
-        let numeric = match bytes {
-            [b'0'..=b'9', ..] => true,
-            [b'+' | b'-', b'0'..=b'9', ..] => true,
-            _ => false,
-        };
+        let numeric = matches!(bytes, [b'0'..=b'9', ..] | [b'+' | b'-', b'0'..=b'9', ..]);
         if numeric {
             return parse_number(text)
                 .ok_or_else(|| self.err_at(self.line, col, format!("invalid number `{text}`")));
