@@ -116,20 +116,14 @@ pub fn compose(checkers: &[Box<dyn Checker>], history: &History) -> (Validity, V
     for c in checkers {
         let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.check(history))) {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                CheckResult::new(c.name(), Validity::Unknown, format!("checker error: {e}"))
-            }
+            Ok(Err(e)) => CheckResult::new(c.name(), Validity::Unknown, format!("checker error: {e}")),
             Err(p) => {
                 let msg = p
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| p.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "panic".into());
-                CheckResult::new(
-                    c.name(),
-                    Validity::Unknown,
-                    format!("checker crashed: {msg}"),
-                )
+                CheckResult::new(c.name(), Validity::Unknown, format!("checker crashed: {msg}"))
             }
         };
         overall = overall.merge(r.valid);

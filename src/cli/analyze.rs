@@ -8,7 +8,5 @@ pub struct Args {}
 
 /// Run `faultline analyze`.
 pub fn run(_args: Args) -> CmdResult {
-    Err(CliError::internal(anyhow::anyhow!(
-        "`faultline analyze` is not implemented yet"
-    )))
+    Err(CliError::internal(anyhow::anyhow!("`faultline analyze` is not implemented yet")))
 }

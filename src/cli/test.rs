@@ -8,7 +8,5 @@ pub struct Args {}
 
 /// Run `faultline test`.
 pub fn run(_args: Args) -> CmdResult {
-    Err(CliError::internal(anyhow::anyhow!(
-        "`faultline test` is not implemented yet"
-    )))
+    Err(CliError::internal(anyhow::anyhow!("`faultline test` is not implemented yet")))
 }

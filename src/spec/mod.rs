@@ -101,14 +101,9 @@ impl std::str::FromStr for Concurrency {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let bad =
-            || format!("concurrency {s:?}: expected a number (10) or a multiple of the nodes (2n)");
+        let bad = || format!("concurrency {s:?}: expected a number (10) or a multiple of the nodes (2n)");
         if let Some(k) = s.strip_suffix('n') {
-            let k = if k.is_empty() {
-                1
-            } else {
-                k.parse().map_err(|_| bad())?
-            };
+            let k = if k.is_empty() { 1 } else { k.parse().map_err(|_| bad())? };
             if k == 0 {
                 return Err(bad());
             }
