@@ -143,7 +143,11 @@ impl<'a> EdnParser<'a> {
                 }
                 b'#' if self.src.get(self.pos + 1) == Some(&b'_') => {
                     self.pos += 2;
+                    // `#_ #_ #_ …` nests too: count it, or a long run of
+                    // discards overflows the stack.
+                    self.enter()?;
                     self.parse_value()?;
+                    self.depth -= 1;
                 }
                 _ => return Ok(()),
             }
@@ -202,6 +206,7 @@ impl<'a> EdnParser<'a> {
                     self.pos += 1;
                     break;
                 }
+                Some(&c @ (b')' | b']' | b'}')) => return Err(self.mismatched(c, close, line, col)),
                 Some(_) => out.push(self.parse_value()?),
             }
         }
@@ -221,6 +226,7 @@ impl<'a> EdnParser<'a> {
                     self.pos += 1;
                     break;
                 }
+                Some(&c @ (b')' | b']')) => return Err(self.mismatched(c, b'}', line, col)),
                 Some(_) => {
                     let key = self.parse_value()?;
                     self.skip_ws()?;
@@ -237,6 +243,16 @@ impl<'a> EdnParser<'a> {
         }
         self.depth -= 1;
         Ok(out)
+    }
+
+    /// A closer that does not match the open collection: name where that
+    /// collection was opened, which is usually where the mistake is.
+    fn mismatched(&self, found: u8, close: u8, line: usize, col: usize) -> EdnError {
+        self.err(format!(
+            "unexpected `{}`: the `{}` opened at line {line}, column {col} is not closed",
+            found as char,
+            opener(close)
+        ))
     }
 
     fn parse_dispatch(&mut self) -> Result<Value, EdnError> {
@@ -268,7 +284,11 @@ impl<'a> EdnParser<'a> {
                 if self.pos >= self.src.len() {
                     return Err(self.err("tagged literal without a value"));
                 }
-                self.parse_value()
+                // `#a #a #a …` nests like a collection.
+                self.enter()?;
+                let v = self.parse_value()?;
+                self.depth -= 1;
+                Ok(v)
             }
             _ => Err(self.err("unsupported `#` dispatch")),
         }
@@ -292,11 +312,7 @@ impl<'a> EdnParser<'a> {
         let text =
             std::str::from_utf8(tok).map_err(|_| self.err_at(self.line, col, "invalid UTF-8"))?;
         let bytes = text.as_bytes();
-        let numeric = match bytes {
-            [b'0'..=b'9', ..] => true,
-            [b'+' | b'-', b'0'..=b'9', ..] => true,
-            _ => false,
-        };
+        let numeric = matches!(bytes, [b'0'..=b'9', ..] | [b'+' | b'-', b'0'..=b'9', ..]);
         if numeric {
             return parse_number(text)
                 .ok_or_else(|| self.err_at(self.line, col, format!("invalid number `{text}`")));

@@ -1,8 +1,8 @@
 //! Jepsen log lines: the ops `jepsen.util/log-op` prints while a test runs.
 //!
 //! A Jepsen `jepsen.log` mixes everything a test logged; the op lines look
-//! like `INFO  jepsen.util - 17	:invoke	:cas	[4 4]` (older log4j layout) or
-//! `2018-02-02 17:51:10,424{GMT}	INFO	[jepsen worker 0] jepsen.util: 0	:invoke	:read	nil`
+//! like `INFO  jepsen.util - 17\t:invoke\t:cas\t[4 4]` (older log4j layout) or
+//! `2018-02-02 17:51:10,424{GMT}\tINFO\t[jepsen worker 0] jepsen.util: 0\t:invoke\t:read\tnil`
 //! (newer). After `jepsen.util` and its `-` or `:` come the fields, separated
 //! by tabs or runs of spaces: the process (a number or `:nemesis`), the type
 //! (`:invoke :ok :fail :info`), `f` and the value as EDN, and optionally the
@@ -10,7 +10,7 @@
 //! — other loggers, `jepsen.util` messages that are not ops — is ignored.
 //!
 //! Old Jepsen clients reported a timeout by replacing the value with a
-//! keyword: `17	:info	:cas	:timed-out`. A `:fail` or `:info` whose value is
+//! keyword: `17\t:info\t:cas\t:timed-out`. A `:fail` or `:info` whose value is
 //! a bare keyword and that has no error field is read that way: the keyword
 //! becomes `error` and the value is the invoke's value (what the op tried to
 //! do), since the completion did not report one.

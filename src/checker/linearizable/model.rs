@@ -513,6 +513,9 @@ pub(crate) struct Pair<'a> {
     pub ret: Option<u64>,
 }
 
+/// A micro-op before its value is interned: (write, register, value).
+type RawMicro = (bool, u32, Option<Value>);
+
 /// Compile the client ops of one partition into a [`Machine`] and the ops
 /// the search must place. `pairs` are in invoke order.
 pub(crate) fn compile(
@@ -524,7 +527,7 @@ pub(crate) fn compile(
     let mut m = Machine::new(kind);
     let mut ops = Vec::with_capacity(pairs.len());
     // Registers of a multi-register are known only after reading every txn.
-    let mut txn_raw: Vec<(usize, Vec<(bool, u32, Option<Value>)>)> = Vec::new();
+    let mut txn_raw: Vec<(usize, Vec<RawMicro>)> = Vec::new();
     match kind {
         ModelKind::Register | ModelKind::CasRegister => m.init = m.intern_json(init),
         ModelKind::Kv => {

@@ -225,7 +225,7 @@ pub(crate) fn search(
     next[last as usize] = head as u32;
     prev[head] = last;
 
-    let zob: Vec<u64> = (0..n as u64).map(|i| mix(i ^ 0x5EED_0F_FA17)).collect();
+    let zob: Vec<u64> = (0..n as u64).map(|i| mix(i ^ 0x005E_ED0F_FA17)).collect();
     let mut bits = vec![0u64; n.div_ceil(64)];
     let mut hash = 0u64;
     let mut cache = Cache {

@@ -1,0 +1,92 @@
+//! Helpers shared by the checker and history test files: finding the shared
+//! corpus and reading its manifest.
+
+#![allow(dead_code)]
+
+use faultline::checker::linearizable::NilRead;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// `$FAULTLINE_CORPUS`, else `../shared/corpus` beside the checkout (or
+/// beside the worktree folder, for a git worktree under `wt/`). `None`, with
+/// a note on stderr, when it is absent: corpus tests are then skipped.
+pub fn corpus() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        std::env::var_os("FAULTLINE_CORPUS").map(PathBuf::from),
+        Some(root.join("../shared/corpus")),
+        Some(root.join("../../shared/corpus")),
+    ];
+    let found = candidates
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("MANIFEST.tsv").is_file());
+    if found.is_none() {
+        eprintln!("note: shared corpus (../shared/corpus) not found; corpus tests skipped");
+    }
+    found
+}
+
+/// One row of `MANIFEST.tsv`.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Path relative to the corpus folder.
+    pub path: String,
+    /// Model name as `--model` takes it.
+    pub model: String,
+    /// The initial value, converted to JSON.
+    pub init: Value,
+    /// The init column as written (for `--init` on the command line).
+    pub init_json: String,
+    /// What a nil read means (`-` in the manifest: not applicable → empty).
+    pub nil_read: NilRead,
+    /// `valid` or `invalid`.
+    pub expected: String,
+}
+
+/// The manifest's init column to JSON: JSON as is (`0`, `""`), an EDN-ish
+/// map `{x:0,y:0}` to an object, a bare word (`unlocked`) to a string.
+pub fn init_value(col: &str) -> Value {
+    if let Ok(v) = serde_json::from_str::<Value>(col) {
+        return v;
+    }
+    if let Some(body) = col.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+        let mut map = serde_json::Map::new();
+        for pair in body.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair
+                .split_once(':')
+                .unwrap_or_else(|| panic!("manifest init {col:?}: pair {pair:?} has no ':'"));
+            let v: Value = serde_json::from_str(v.trim())
+                .unwrap_or_else(|e| panic!("manifest init {col:?}: value {v:?}: {e}"));
+            map.insert(k.trim().trim_start_matches(':').to_string(), v);
+        }
+        return Value::Object(map);
+    }
+    Value::String(col.to_string())
+}
+
+/// Every row of `dir/MANIFEST.tsv`.
+pub fn manifest(dir: &Path) -> Vec<Entry> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("read MANIFEST.tsv");
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            assert_eq!(c.len(), 5, "MANIFEST.tsv row {l:?}");
+            let init = init_value(c[2]);
+            Entry {
+                path: c[0].to_string(),
+                model: c[1].to_string(),
+                init_json: init.to_string(),
+                init,
+                nil_read: match c[3] {
+                    "any" => NilRead::Any,
+                    "empty" | "-" => NilRead::Empty,
+                    other => panic!("MANIFEST.tsv: nil_read {other:?}"),
+                },
+                expected: c[4].to_string(),
+            }
+        })
+        .collect()
+}
