@@ -79,6 +79,13 @@ impl RunDir {
         let stamp = start.format("%Y%m%dT%H%M%S%.3fZ").to_string();
         let parent = root.join(safe_name(test));
         std::fs::create_dir_all(&parent).map_err(|e| at(&parent, e))?;
+        // Absolute: node daemons run with other working directories, and
+        // their data and log paths live under the run directory.
+        let parent = std::fs::canonicalize(&parent).map_err(|e| at(&parent, e))?;
+        let root = parent
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.to_path_buf());
         let mut n = 1;
         loop {
             let name = if n == 1 {
@@ -91,7 +98,7 @@ impl RunDir {
                 Ok(()) => {
                     return Ok(RunDir {
                         path,
-                        root: root.to_path_buf(),
+                        root: root.clone(),
                     })
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,

@@ -108,7 +108,6 @@ fn dry_run_prints_the_resolved_test_and_creates_nothing() {
 
 /// Needs `runner::dry_run` (runner branch): un-ignore after merging.
 #[test]
-#[ignore = "needs runner::dry_run from the runner branch"]
 fn dry_run_exits_0_and_the_seed_fixes_the_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let run = |seed: &str| {
@@ -129,7 +128,6 @@ fn dry_run_exits_0_and_the_seed_fixes_the_schedule() {
 /// Needs `runner::run` with the memory db (runner branch): un-ignore after
 /// merging.
 #[test]
-#[ignore = "needs runner::run from the runner branch"]
 fn a_memory_run_is_valid_and_test_count_repeats_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = faultline(dir.path())

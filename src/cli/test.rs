@@ -9,6 +9,7 @@ use crate::checker::Validity;
 use crate::exit::{CliError, CmdResult};
 use crate::runner::{self, RunError, RunOptions};
 use crate::spec::{self, Concurrency, Overrides};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `faultline test`.
@@ -125,20 +126,22 @@ fn run_error(e: RunError) -> CliError {
 pub fn run(args: Args) -> CmdResult {
     let spec = spec::resolve(&args.overrides()).map_err(CliError::bad_input)?;
     if args.dry_run {
-        for line in spec.summary() {
-            println!("{line}");
-        }
         let schedule = runner::dry_run(&spec).map_err(run_error)?;
-        println!();
-        for line in schedule {
-            println!("{line}");
+        // A closed pipe (`| head`) ends the listing quietly, not in a panic.
+        let mut out = std::io::stdout().lock();
+        let lines = spec
+            .summary()
+            .into_iter()
+            .chain(std::iter::once(String::new()))
+            .chain(schedule);
+        for line in lines {
+            if writeln!(out, "{line}").is_err() {
+                break;
+            }
         }
         return Ok(Validity::Valid);
     }
-    println!(
-        "faultline test {}: seed {} (replay with --seed {})",
-        spec.name, spec.seed, spec.seed
-    );
+    // The runner prints each run's seed (and how to replay it) itself.
     let opts = RunOptions::default();
     let mut verdict = Validity::Valid;
     for i in 0..spec.test_count {
