@@ -79,7 +79,9 @@ pub fn write_offset(node: &Node, ms: i64) -> Result<(), RemoteError> {
 /// Parameters of the clock nemesis.
 #[derive(Debug, Clone)]
 pub struct ClockParams {
-    /// Largest bump, in ms (each bump is log-uniform in [10, max], ± sign).
+    /// Smallest bump, in ms (at least 10).
+    pub min_skew_ms: u64,
+    /// Largest bump, in ms (each bump is log-uniform in [min, max], ± sign).
     pub max_skew_ms: u64,
     /// Strobe: how far the clock jumps each flip, in ms.
     pub strobe_delta_ms: u64,
@@ -92,6 +94,7 @@ pub struct ClockParams {
 impl Default for ClockParams {
     fn default() -> Self {
         ClockParams {
+            min_skew_ms: 10,
             max_skew_ms: 10_000,
             strobe_delta_ms: 500,
             strobe_period_ms: 50,
@@ -179,12 +182,13 @@ impl Nemesis for ClockNemesis {
         let mut rng = rng_for(pick_of(&op.value));
         match op.f.as_str() {
             "bump-clock" => {
-                let max = self.params.max_skew_ms.max(10) as f64;
+                let min = self.params.min_skew_ms.max(10) as f64;
+                let max = (self.params.max_skew_ms as f64).max(min);
                 let mut bumped = BTreeMap::new();
                 let mut offsets = BTreeMap::new();
                 for node in Self::some_nodes(cluster, &mut rng) {
                     // Log-uniform magnitude: small and large skews both happen.
-                    let mag = (rng.gen_range(10f64.ln()..=max.ln())).exp().round() as i64;
+                    let mag = (rng.gen_range(min.ln()..=max.ln())).exp().round() as i64;
                     let delta = if rng.gen_bool(0.5) { mag } else { -mag };
                     let total = self.offsets.get(&node.name).copied().unwrap_or(0) + delta;
                     self.set(node, total)?;

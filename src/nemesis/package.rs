@@ -2,11 +2,14 @@
 //! YAML file under `nemeses/` — turned into a nemesis, its schedule and its
 //! final heal.
 //!
-//! The schedule is Jepsen's: quiet for `interval` seconds, then a fault
-//! starts; `interval` seconds later it stops; then the next one starts, and
-//! so on. Each cycle picks a family, a target and a `pick` (the seed of the
-//! op's own node choices, see [`super::target`]) from the RNG handed to the
-//! generator, so one run seed gives one fault schedule. Families the Db
+//! The schedule is Jepsen's: quiet for `interval` seconds, then every
+//! `interval` seconds one nemesis op. Each op picks a family; if that
+//! family's fault is in force it stops, otherwise it starts with a target
+//! and a `pick` (the seed of the op's own node choices, see
+//! [`super::target`]) — so faults of different families overlap, as in
+//! Jepsen's combined packages (`overlap: false` gives one fault at a time).
+//! Every choice comes from the RNG handed to the generator, so one run seed
+//! gives one fault schedule. Families the Db
 //! cannot support (kill without `Capabilities::kill`, clock when
 //! `Capabilities::clock` is `Err`...) are left out and listed in
 //! [`Package::skipped`] with the reason.
@@ -35,9 +38,12 @@ pub struct NemesisConfig {
     /// Families: `partition`, `kill`, `pause`, `clock`, `loss`, or `all`
     /// (every family the Db supports). Empty: no faults.
     pub faults: Vec<String>,
-    /// Seconds between a fault's start and its stop, and between a stop
-    /// and the next start.
+    /// Seconds between two nemesis ops (a start or a stop).
     pub interval: f64,
+    /// Let faults of different families overlap (default true): each
+    /// interval a random family starts its fault, or stops it when it is in
+    /// force. `false`: one fault at a time, start then stop.
+    pub overlap: bool,
     /// Partition options.
     pub partition: PartitionConfig,
     /// Kill options.
@@ -55,6 +61,7 @@ impl Default for NemesisConfig {
         NemesisConfig {
             faults: vec!["partition".into(), "kill".into()],
             interval: 10.0,
+            overlap: true,
             partition: PartitionConfig::default(),
             kill: TargetConfig {
                 targets: vec![Target::One, Target::Leader, Target::Minority, Target::All],
@@ -110,6 +117,8 @@ pub struct ClockConfig {
     pub targets: Vec<ClockFault>,
     /// Largest bump, ms.
     pub max_skew_ms: u64,
+    /// Smallest bump, ms (bumps are log-uniform between the two).
+    pub min_skew_ms: u64,
     /// Strobe jump, ms.
     pub strobe_delta_ms: u64,
     /// Strobe flip period, ms.
@@ -124,6 +133,7 @@ impl Default for ClockConfig {
         ClockConfig {
             targets: vec![ClockFault::Bump, ClockFault::Strobe],
             max_skew_ms: p.max_skew_ms,
+            min_skew_ms: p.min_skew_ms,
             strobe_delta_ms: p.strobe_delta_ms,
             strobe_period_ms: p.strobe_period_ms,
             strobe_duration_ms: p.strobe_duration_ms,
@@ -213,6 +223,12 @@ impl NemesisConfig {
                 self.loss.probability
             )));
         }
+        if self.clock.min_skew_ms > self.clock.max_skew_ms {
+            return Err(bad(format!(
+                "clock.min-skew-ms: {} is above clock.max-skew-ms {}",
+                self.clock.min_skew_ms, self.clock.max_skew_ms
+            )));
+        }
         if self.clock.strobe_period_ms == 0 {
             return Err(bad("clock.strobe-period-ms: must be at least 1"));
         }
@@ -242,13 +258,49 @@ struct Plan {
     stop: String,
 }
 
-/// Alternating start / stop ops every `interval`.
+/// One nemesis op every `interval`: a start or a stop.
+///
+/// With `overlap` (Jepsen's mix of packages, the default), each tick picks a
+/// family at random and toggles it: starts its fault when it is not in
+/// force, stops it when it is. Faults of different families then overlap —
+/// a skewed clock *and* a partition — which some bugs need. Without
+/// `overlap`, one fault at a time: start, stop, start, stop. With a single
+/// family both are the same strict alternation.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     plans: Vec<Plan>,
     interval: Duration,
     next_at: Duration,
-    pending_stop: Option<String>,
+    overlap: bool,
+    /// Per plan: whether its fault is in force.
+    active: Vec<bool>,
+}
+
+impl Schedule {
+    fn start(&mut self, i: usize, rng: &mut dyn RngCore) -> Next {
+        self.active[i] = true;
+        let plan = &self.plans[i];
+        let (f, choice) = &plan.starts[rng.gen_range(0..plan.starts.len())];
+        let mut value = json!({});
+        if let Some((field, choices)) = choice {
+            value[*field] = json!(choices[rng.gen_range(0..choices.len())]);
+        }
+        value["pick"] = json!(rng.next_u64());
+        Next::Op {
+            f: f.clone(),
+            key: None,
+            value,
+        }
+    }
+
+    fn stop(&mut self, i: usize) -> Next {
+        self.active[i] = false;
+        Next::Op {
+            f: self.plans[i].stop.clone(),
+            key: None,
+            value: Value::Null,
+        }
+    }
 }
 
 impl Generator for Schedule {
@@ -260,25 +312,16 @@ impl Generator for Schedule {
             return Next::Pending;
         }
         self.next_at += self.interval;
-        if let Some(stop) = self.pending_stop.take() {
-            return Next::Op {
-                f: stop,
-                key: None,
-                value: Value::Null,
-            };
+        if !self.overlap {
+            if let Some(i) = self.active.iter().position(|a| *a) {
+                return self.stop(i);
+            }
         }
-        let plan = &self.plans[rng.gen_range(0..self.plans.len())];
-        let (f, choice) = &plan.starts[rng.gen_range(0..plan.starts.len())];
-        let mut value = json!({});
-        if let Some((field, choices)) = choice {
-            value[*field] = json!(choices[rng.gen_range(0..choices.len())]);
-        }
-        value["pick"] = json!(rng.next_u64());
-        self.pending_stop = Some(plan.stop.clone());
-        Next::Op {
-            f: f.clone(),
-            key: None,
-            value,
+        let i = rng.gen_range(0..self.plans.len());
+        if self.active[i] {
+            self.stop(i)
+        } else {
+            self.start(i, rng)
         }
     }
 }
@@ -388,6 +431,7 @@ pub fn build(cfg: &NemesisConfig, caps: &Capabilities) -> Result<Package, Nemesi
                 }
                 let params = ClockParams {
                     max_skew_ms: cfg.clock.max_skew_ms,
+                    min_skew_ms: cfg.clock.min_skew_ms,
                     strobe_delta_ms: cfg.clock.strobe_delta_ms,
                     strobe_period_ms: cfg.clock.strobe_period_ms,
                     strobe_duration_ms: cfg.clock.strobe_duration_ms,
@@ -418,10 +462,11 @@ pub fn build(cfg: &NemesisConfig, caps: &Capabilities) -> Result<Package, Nemesi
     Ok(Package {
         nemesis: Box::new(Compose::new(members)),
         schedule: Box::new(Schedule {
+            active: vec![false; plans.len()],
             plans,
             interval,
             next_at: interval,
-            pending_stop: None,
+            overlap: cfg.overlap,
         }),
         final_ops,
         skipped,
@@ -472,6 +517,7 @@ mod tests {
         let cfg = NemesisConfig {
             faults: vec!["partition".into(), "kill".into()],
             interval: 2.0,
+            overlap: false,
             ..Default::default()
         };
         let ops = run(&cfg, &caps(), 1, 20);
@@ -491,6 +537,41 @@ mod tests {
                 assert_eq!(f, expect);
             }
         }
+    }
+
+    #[test]
+    fn overlapping_faults_each_stop_after_their_own_start() {
+        let cfg = NemesisConfig {
+            faults: vec!["all".into()],
+            interval: 1.0,
+            ..Default::default()
+        };
+        assert!(cfg.overlap, "overlap is the default");
+        let stop_of = |f: &str| match f {
+            "start-partition" => "stop-partition",
+            "kill" => "start",
+            "pause" => "resume",
+            "bump-clock" | "strobe-clock" => "reset-clock",
+            "start-loss" => "stop-loss",
+            other => panic!("unexpected start {other}"),
+        };
+        let mut most_at_once = 0;
+        for seed in 0..20 {
+            let ops = run(&cfg, &caps(), seed, 60);
+            assert_eq!(ops.len(), 60);
+            let mut in_force: Vec<&str> = Vec::new();
+            for (_, f, _) in &ops {
+                if let Some(i) = in_force.iter().position(|s| s == f) {
+                    in_force.remove(i);
+                } else {
+                    let stop = stop_of(f);
+                    assert!(!in_force.contains(&stop), "{f} started twice");
+                    in_force.push(stop);
+                }
+                most_at_once = most_at_once.max(in_force.len());
+            }
+        }
+        assert!(most_at_once >= 3, "faults never overlapped: {most_at_once}");
     }
 
     #[test]

@@ -95,6 +95,7 @@ const BUILTIN_WORKLOADS: &[(&str, &str)] = &[
 const BUILTIN_NEMESES: &[(&str, &str)] = &[
     ("all", include_str!("../../nemeses/all.yaml")),
     ("clock", include_str!("../../nemeses/clock.yaml")),
+    ("crash", include_str!("../../nemeses/crash.yaml")),
     ("kill", include_str!("../../nemeses/kill.yaml")),
     ("loss", include_str!("../../nemeses/loss.yaml")),
     ("none", include_str!("../../nemeses/none.yaml")),
@@ -104,6 +105,10 @@ const BUILTIN_NEMESES: &[(&str, &str)] = &[
         include_str!("../../nemeses/partition-kill.yaml"),
     ),
     ("pause", include_str!("../../nemeses/pause.yaml")),
+    (
+        "skew-partition",
+        include_str!("../../nemeses/skew-partition.yaml"),
+    ),
 ];
 
 /// Where a value came from, for error messages.
