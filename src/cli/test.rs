@@ -63,7 +63,7 @@ pub struct Args {
     /// workload file's].
     #[arg(long, value_name = "SECS")]
     pub recovery: Option<f64>,
-    /// Seconds between a fault's start and stop, and between faults
+    /// Seconds between two nemesis ops (a fault's start or its stop)
     /// [default: the nemesis file's].
     #[arg(long, value_name = "SECS")]
     pub interval: Option<f64>,

@@ -186,10 +186,27 @@ impl Nemesis for ClockNemesis {
                 let max = (self.params.max_skew_ms as f64).max(min);
                 let mut bumped = BTreeMap::new();
                 let mut offsets = BTreeMap::new();
-                for node in Self::some_nodes(cluster, &mut rng) {
+                // `"direction": "back"`: every clock jumps back by the same
+                // amount (no skew between nodes, all behind real time).
+                let back = op.value.get("direction").and_then(Value::as_str) == Some("back");
+                let nodes = if back {
+                    cluster.nodes.iter().collect()
+                } else {
+                    Self::some_nodes(cluster, &mut rng)
+                };
+                let common = (rng.gen_range(min.ln()..=max.ln())).exp().round() as i64;
+                for node in nodes {
                     // Log-uniform magnitude: small and large skews both happen.
-                    let mag = (rng.gen_range(min.ln()..=max.ln())).exp().round() as i64;
-                    let delta = if rng.gen_bool(0.5) { mag } else { -mag };
+                    let mag = if back {
+                        common
+                    } else {
+                        (rng.gen_range(min.ln()..=max.ln())).exp().round() as i64
+                    };
+                    let delta = if !back && rng.gen_bool(0.5) {
+                        mag
+                    } else {
+                        -mag
+                    };
                     let total = self.offsets.get(&node.name).copied().unwrap_or(0) + delta;
                     self.set(node, total)?;
                     bumped.insert(node.name.clone(), delta);

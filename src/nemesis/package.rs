@@ -101,10 +101,13 @@ pub struct TargetConfig {
 
 /// A clock fault that starts a cycle (`reset` always ends it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ClockFault {
     /// Jump some clocks by ± up to `max-skew-ms`.
     Bump,
+    /// Jump every clock back by the same amount (`bump-clock` with
+    /// `direction: back`): a leader's wall-clock lease outlives its term.
+    BumpBack,
     /// Flip some clocks back and forth quickly.
     Strobe,
 }
@@ -441,11 +444,14 @@ pub fn build(cfg: &NemesisConfig, caps: &Capabilities) -> Result<Package, Nemesi
                     .targets
                     .iter()
                     .map(|t| {
-                        let f = match t {
-                            ClockFault::Bump => "bump-clock",
-                            ClockFault::Strobe => "strobe-clock",
+                        let (f, choice): (&str, Choice) = match t {
+                            ClockFault::Bump => ("bump-clock", None),
+                            ClockFault::BumpBack => {
+                                ("bump-clock", Some(("direction", vec!["back".to_string()])))
+                            }
+                            ClockFault::Strobe => ("strobe-clock", None),
                         };
-                        (f.to_string(), None)
+                        (f.to_string(), choice)
                     })
                     .collect();
                 plans.push(Plan {

@@ -83,12 +83,20 @@ const BUILTIN_CLUSTERS: &[(&str, &str)] = &[
     ("memory", include_str!("../../clusters/memory.yaml")),
     ("refkv", include_str!("../../clusters/refkv.yaml")),
     ("refkv-3", include_str!("../../clusters/refkv-3.yaml")),
+    (
+        "refkv-fast-timeout",
+        include_str!("../../clusters/refkv-fast-timeout.yaml"),
+    ),
 ];
 
 const BUILTIN_WORKLOADS: &[(&str, &str)] = &[
     ("bank", include_str!("../../workloads/bank.yaml")),
     ("counter", include_str!("../../workloads/counter.yaml")),
     ("register", include_str!("../../workloads/register.yaml")),
+    (
+        "register-reads",
+        include_str!("../../workloads/register-reads.yaml"),
+    ),
     ("set", include_str!("../../workloads/set.yaml")),
 ];
 
