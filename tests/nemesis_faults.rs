@@ -424,6 +424,7 @@ fn clock_skew_really_reads_differently_and_resets() {
     let net = TestNet::new(2);
     let c: Cluster = cluster(&net, Arc::new(HttpDb::default()));
     let params = ClockParams {
+        min_skew_ms: 10,
         max_skew_ms: 100_000,
         strobe_delta_ms: 5_000,
         strobe_period_ms: 20,
@@ -480,6 +481,31 @@ fn clock_skew_really_reads_differently_and_resets() {
         assert!(
             (got - expect).abs() < 0.5,
             "{name}: expected {expect} s, reads {got} s"
+        );
+    }
+    // bump-clock back: every clock goes back by the same amount.
+    let _ = nem.invoke(&c, &op("reset-clock", Value::Null)).unwrap();
+    let v = nem
+        .invoke(
+            &c,
+            &op("bump-clock", json!({"pick": 9, "direction": "back"})),
+        )
+        .unwrap();
+    let bumps: Vec<i64> = v["bumped_ms"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|ms| ms.as_i64().unwrap())
+        .collect();
+    assert_eq!(bumps.len(), c.nodes.len(), "{v}");
+    assert!(bumps.iter().all(|ms| *ms < 0 && *ms == bumps[0]), "{v}");
+    for n in &c.nodes {
+        let got = skew_s(n);
+        assert!(
+            (got - bumps[0] as f64 / 1000.0).abs() < 0.5,
+            "{}: expected {} ms back, reads {got} s",
+            n.name,
+            bumps[0]
         );
     }
     // strobe flips and leaves the clocks where they were.
