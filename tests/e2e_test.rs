@@ -186,7 +186,8 @@ fn leftovers() -> Vec<String> {
     if !netns.is_empty() {
         found.push(format!("namespaces: {netns}"));
     }
-    let procs = sh("pgrep -af ' node --id ' | grep faultline || true");
+    // `[ ]` keeps the pattern from matching this shell's own command line.
+    let procs = sh("pgrep -af '[ ]node --id ' || true");
     if !procs.is_empty() {
         found.push(format!("processes: {procs}"));
     }
