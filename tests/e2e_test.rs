@@ -33,15 +33,16 @@ fn tail(out: &Output) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
-/// Run and expect `code`; returns the output for more checks.
-fn expect(args: &[&str], code: i32) -> Output {
+/// Run `faultline test ARGS` (space-separated) and expect `code`; returns
+/// the output for more checks.
+fn expect(args: &str, code: i32) -> Output {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = faultline(dir.path(), args);
+    let argv: Vec<&str> = args.split_whitespace().collect();
+    let out = faultline(dir.path(), &argv);
     assert_eq!(
         out.status.code(),
         Some(code),
-        "faultline test {}\n{}",
-        args.join(" "),
+        "faultline test {args}\n{}",
         tail(&out)
     );
     out
@@ -55,16 +56,7 @@ fn correct_refkv_is_valid_under_every_nemesis_family() {
     let _s = serial();
     for family in ["partition", "kill", "pause", "clock", "loss"] {
         let out = expect(
-            &[
-                "--nemesis",
-                family,
-                "--interval",
-                "3",
-                "--time-limit",
-                "30",
-                "--seed",
-                "1",
-            ],
+            &format!("--nemesis {family} --interval 3 --time-limit 30 --seed 1"),
             0,
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -79,20 +71,7 @@ fn bug_stale_read_is_caught_under_all_faults() {
     }
     let _s = serial();
     let out = expect(
-        &[
-            "--bug",
-            "stale-read",
-            "--nemesis",
-            "all",
-            "--interval",
-            "2",
-            "--time-limit",
-            "30",
-            "--seed",
-            "1",
-            "--test-count",
-            "3",
-        ],
+        "--bug stale-read --nemesis all --interval 2 --time-limit 30 --seed 1 --test-count 3",
         1,
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("verdict: INVALID"));
@@ -105,20 +84,7 @@ fn bug_no_fsync_is_caught_by_crashing_the_cluster() {
     }
     let _s = serial();
     expect(
-        &[
-            "--bug",
-            "no-fsync",
-            "--nemesis",
-            "crash",
-            "--workload",
-            "set",
-            "--time-limit",
-            "30",
-            "--seed",
-            "1",
-            "--test-count",
-            "3",
-        ],
+        "--bug no-fsync --nemesis crash --workload set --time-limit 30 --seed 1 --test-count 3",
         1,
     );
 }
@@ -129,25 +95,7 @@ fn bug_lease_read_is_caught_by_clocks_going_back_while_the_leader_is_cut_off() {
         return;
     }
     let _s = serial();
-    expect(
-        &[
-            "--cluster",
-            "refkv-fast-timeout",
-            "--bug",
-            "lease-read",
-            "--nemesis",
-            "skew-partition",
-            "--workload",
-            "register-reads",
-            "--time-limit",
-            "40",
-            "--seed",
-            "1",
-            "--test-count",
-            "3",
-        ],
-        1,
-    );
+    expect("--cluster refkv-fast-timeout --bug lease-read --nemesis skew-partition --workload register-reads --time-limit 40 --seed 1 --test-count 3", 1);
 }
 
 /// The same run without the bug finds nothing: the nemesis and workload
@@ -158,21 +106,7 @@ fn correct_refkv_is_valid_under_the_lease_read_setup() {
         return;
     }
     let _s = serial();
-    expect(
-        &[
-            "--cluster",
-            "refkv-fast-timeout",
-            "--nemesis",
-            "skew-partition",
-            "--workload",
-            "register-reads",
-            "--time-limit",
-            "40",
-            "--seed",
-            "1",
-        ],
-        0,
-    );
+    expect("--cluster refkv-fast-timeout --nemesis skew-partition --workload register-reads --time-limit 40 --seed 1", 0);
 }
 
 /// What a run could leave behind, found without faultline's own code.

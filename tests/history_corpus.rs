@@ -5,38 +5,8 @@
 
 use faultline::history::import::{load, Format};
 use faultline::history::{OpType, Process};
-use std::path::{Path, PathBuf};
-
-/// `$FAULTLINE_CORPUS`, else `../shared/corpus` beside the checkout (or
-/// beside the worktree folder, for a git worktree under `wt/`).
-fn corpus() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("FAULTLINE_CORPUS").map(PathBuf::from),
-        Some(root.join("../shared/corpus")),
-        Some(root.join("../../shared/corpus")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|d| d.join("MANIFEST.tsv").is_file());
-    if found.is_none() {
-        eprintln!("note: shared corpus (../shared/corpus) not found; corpus tests skipped");
-    }
-    found
-}
-
-fn manifest(dir: &Path) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("read MANIFEST.tsv");
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let cols: Vec<&str> = l.split('\t').collect();
-            (cols[0].to_string(), cols[1].to_string())
-        })
-        .collect()
-}
+mod support;
+use support::{corpus, manifest};
 
 /// Counts op maps by their `:type` keyword, independently of the parser.
 fn count_types(text: &str) -> usize {
@@ -53,9 +23,13 @@ fn every_corpus_file_loads_with_detection_and_pairs() {
     let files = manifest(&dir);
     assert_eq!(files.len(), 128, "MANIFEST.tsv should list 128 histories");
     let mut total = 0;
-    for (rel, model) in &files {
+    for entry in &files {
+        let (rel, model) = (&entry.path, &entry.model);
         let path = dir.join(rel);
         let loaded = load(&path, None).unwrap_or_else(|e| panic!("{e}"));
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
         let h = &loaded.history;
         assert!(h.len() >= 2, "{rel}: only {} ops", h.len());
         total += h.len();
@@ -100,11 +74,6 @@ fn every_corpus_file_loads_with_detection_and_pairs() {
         }
     }
     eprintln!("corpus: {} files, {total} ops", files.len());
-    for (rel, _) in &files {
-        for w in load(&dir.join(rel), None).unwrap().warnings {
-            eprintln!("warning: {w}");
-        }
-    }
 }
 
 #[test]

@@ -35,59 +35,36 @@ pub struct Finished {
     pub facts: RunFacts,
 }
 
-/// Check the parts of the spec the runner depends on, before touching
-/// anything.
+/// Check the spec before touching anything. The per-file checks are the
+/// spec's own (`ClusterSpec::validate`...), so a `TestSpec` built in code
+/// is held to the same rules as one loaded from YAML; on top, what only the
+/// runner knows: faults that need machines cannot run on backend none.
 pub fn precheck(spec: &TestSpec) -> Result<(), RunError> {
-    let bad = |m: String| Err(RunError::BadInput(m));
-    if spec.cluster.nodes == 0 {
-        return bad("cluster: nodes must be at least 1".into());
-    }
+    let bad = |part: &str, e: crate::spec::load::FieldError| {
+        RunError::BadInput(format!("{part}: {}: {}", e.field, e.message))
+    };
     if spec.concurrency == 0 {
-        return bad("concurrency must be at least 1".into());
+        return Err(RunError::BadInput("concurrency must be at least 1".into()));
     }
-    let w = &spec.workload;
-    for (field, v) in [
-        ("time-limit", w.time_limit),
-        ("recovery", w.recovery),
-        ("final-time-limit", w.final_time_limit),
-        ("rate", w.rate),
-    ] {
-        if !(v.is_finite() && v >= 0.0) {
-            return bad(format!(
-                "workload: {field} {v} is not a number of seconds >= 0"
-            ));
-        }
-    }
-    crate::workload::by_name(&w.name, &w.config)
-        .map_err(|e| RunError::BadInput(format!("workload: {e}")))?;
-    spec.nemesis
-        .config
+    spec.cluster.validate().map_err(|e| bad("cluster", e))?;
+    spec.workload
         .validate()
-        .map_err(|e| RunError::BadInput(format!("nemesis {}: {e}", spec.nemesis.name)))?;
+        .map_err(|e| bad(&format!("workload {}", spec.workload.name), e))?;
+    spec.nemesis
+        .validate()
+        .map_err(|e| bad(&format!("nemesis {}", spec.nemesis.name), e))?;
     if spec.cluster.backend == "none" {
         let fams = spec.nemesis.config.families().unwrap_or_default();
         if let Some(f) = fams.iter().find(|f| matches!(**f, "partition" | "loss")) {
-            return bad(format!(
+            return Err(RunError::BadInput(format!(
                 "nemesis {}: fault family {f} needs machines to run iptables on; backend none \
                  has none (use faults: [] with db memory)",
                 spec.nemesis.name
-            ));
+            )));
         }
     }
-    match (spec.cluster.db.as_str(), spec.cluster.backend.as_str()) {
-        ("memory", "none") | ("refkv", "local") => Ok(()),
-        ("memory", b) => bad(format!(
-            "cluster: db memory runs inside faultline; it needs backend none, not {b:?}"
-        )),
-        ("refkv", "none") => bad("cluster: db refkv needs machines; use backend local".into()),
-        ("refkv", b) => {
-            backend::by_name(b)?;
-            Ok(())
-        }
-        (d, _) => bad(format!(
-            "cluster: db {d:?} is unknown: expected refkv or memory"
-        )),
-    }
+    backend::by_name(&spec.cluster.backend)?;
+    Ok(())
 }
 
 /// The capabilities the Db of `spec` will have, without starting anything
