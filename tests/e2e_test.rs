@@ -1,5 +1,5 @@
-//! `faultline test` end to end, through the real binary, on real 5-node
-//! local refkv clusters (network namespaces, iptables, libfaketime): the
+//! `faultline test` end to end, through the real binary, on real local
+//! refkv clusters (network namespaces, iptables, libfaketime): the
 //! correct build is valid under every nemesis family, the refkv bugs are
 //! caught (exit 1), and a run killed with SIGKILL leaves a history that
 //! `faultline analyze` checks and leftovers that `faultline heal` removes.
@@ -110,6 +110,88 @@ fn correct_refkv_is_valid_under_the_lease_read_setup() {
 }
 
 /// What a run could leave behind, found without faultline's own code.
+/// Run `faultline test ARGS`, expect `code`, and return every
+/// `start-election` outcome the history records.
+fn election_outcomes(args: &str, code: i32) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let argv: Vec<&str> = args.split_whitespace().collect();
+    let out = faultline(dir.path(), &argv);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "faultline test {args}\n{}",
+        tail(&out)
+    );
+    let mut outcomes = Vec::new();
+    for entry in walk(dir.path()) {
+        if entry.file_name().and_then(|n| n.to_str()) != Some("history.jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&entry).expect("history");
+        for line in text.lines() {
+            let Ok(op) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if op["f"] == "start-election" && op["type"] == "ok" {
+                outcomes.push(op["value"]["outcome"].as_str().unwrap_or("?").to_string());
+            }
+        }
+    }
+    outcomes
+}
+
+/// Every file under `dir` (results directories are shallow).
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn bug_vote_twice_is_caught_by_the_double_vote_choreography() {
+    if !root_or_skip("bug_vote_twice_is_caught_by_the_double_vote_choreography") {
+        return;
+    }
+    let _s = serial();
+    let outcomes = election_outcomes(
+        "--cluster refkv-3-slow-election --bug vote-twice --nemesis double-vote \
+         --time-limit 25 --seed 1 --test-count 3",
+        1,
+    );
+    assert!(
+        outcomes.iter().any(|o| o == "two-leaders"),
+        "the voter never voted twice: {outcomes:?}"
+    );
+}
+
+#[test]
+fn correct_refkv_is_valid_under_the_double_vote_choreography() {
+    if !root_or_skip("correct_refkv_is_valid_under_the_double_vote_choreography") {
+        return;
+    }
+    let _s = serial();
+    let outcomes = election_outcomes(
+        "--cluster refkv-3-slow-election --nemesis double-vote --time-limit 45 --seed 1",
+        0,
+    );
+    // The choreography got to the decisive step, and the voter kept its vote.
+    assert!(
+        outcomes.iter().any(|o| o == "voter-refused"),
+        "never reached the second vote request: {outcomes:?}"
+    );
+    assert!(!outcomes.iter().any(|o| o == "two-leaders"), "{outcomes:?}");
+}
+
 fn leftovers() -> Vec<String> {
     let mut found = Vec::new();
     let sh = |cmd: &str| {

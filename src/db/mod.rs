@@ -129,4 +129,33 @@ pub trait Db: Send + Sync {
     fn client(&self, cluster: &Cluster, node: &Node) -> Arc<dyn KvClient>;
     /// The pid of the system's process on `node`, if it runs.
     fn pid(&self, node: &Node) -> Option<u32>;
+    /// What `node` says of its consensus state (role and term), for
+    /// nemeses that choreograph elections. `None`: the Db cannot tell, or
+    /// the node did not answer (paused, dead, cut off).
+    fn consensus_state(&self, _cluster: &Cluster, _node: &Node) -> Option<ConsensusState> {
+        None
+    }
+}
+
+/// One node's view of its consensus group, as the node reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsensusState {
+    /// `leader`, `follower`, `candidate` or `pre-candidate`.
+    pub role: String,
+    /// The node's current term (epoch, ballot...).
+    pub term: u64,
+    /// The leader it follows, when it knows one.
+    pub leader: Option<String>,
+}
+
+impl ConsensusState {
+    /// The node believes it leads.
+    pub fn is_leader(&self) -> bool {
+        self.role == "leader"
+    }
+
+    /// The node asks for votes in its term.
+    pub fn is_candidate(&self) -> bool {
+        self.role == "candidate"
+    }
 }

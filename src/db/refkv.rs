@@ -15,7 +15,7 @@
 //! the data directory (logs stay for the results). Only addresses in
 //! 10.213.7.0/24 or 127.0.0.0/8 are ever contacted.
 
-use super::{Capabilities, Cluster, Db, DbError, Node};
+use super::{Capabilities, Cluster, ConsensusState, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
 use crate::client::{KvClient, KvError, MicroOp};
 use crate::nemesis::clock::{faketime_env, faketime_file, write_offset};
@@ -507,6 +507,26 @@ impl Db for RefKv {
 
     fn pid(&self, node: &Node) -> Option<u32> {
         self.pids().get(&node.name).copied()
+    }
+
+    fn consensus_state(&self, _cluster: &Cluster, node: &Node) -> Option<ConsensusState> {
+        let url = self.url(node).ok()?;
+        let v: Value = block_on(async move {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .timeout(STATUS_TIMEOUT)
+                .build()
+                .ok()?;
+            let resp = http.get(format!("{url}/status")).send().await.ok()?;
+            resp.json::<Value>().await.ok()
+        })
+        .ok()
+        .flatten()?;
+        Some(ConsensusState {
+            role: v.get("role")?.as_str()?.to_string(),
+            term: v.get("term")?.as_u64()?,
+            leader: v.get("leader").and_then(Value::as_str).map(str::to_string),
+        })
     }
 }
 

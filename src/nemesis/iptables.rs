@@ -2,7 +2,7 @@
 //!
 //! Faults never touch a node's built-in chains beyond one jump from `INPUT`
 //! or `OUTPUT` to each chain of ours ([`PARTITION_CHAIN`],
-//! [`PARTITION_OUT_CHAIN`], [`LOSS_CHAIN`]); healing flushes our chains. Rules are applied with one `sh -c` per node (one
+//! [`PARTITION_OUT_CHAIN`], [`LOSS_CHAIN`], [`ELECTION_CHAIN`]); healing flushes our chains. Rules are applied with one `sh -c` per node (one
 //! round trip, and the node's rules change together); every token is
 //! checked against a strict alphabet first, so nothing is ever interpreted
 //! by the shell.
@@ -16,6 +16,9 @@ pub const PARTITION_CHAIN: &str = "FAULTLINE-PART";
 pub const PARTITION_OUT_CHAIN: &str = "FAULTLINE-PART-OUT";
 /// The chain holding packet-loss rules.
 pub const LOSS_CHAIN: &str = "FAULTLINE-LOSS";
+/// The chain holding the election choreographies' cuts and holds
+/// (hooked from INPUT).
+pub const ELECTION_CHAIN: &str = "FAULTLINE-ELECT";
 
 /// A token is safe to put in a shell line unquoted.
 fn safe_token(t: &str) -> bool {

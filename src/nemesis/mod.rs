@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod compose;
+pub mod election;
 pub mod iptables;
 pub mod package;
 pub mod packet;

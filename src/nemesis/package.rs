@@ -16,6 +16,7 @@
 
 use super::clock::{ClockNemesis, ClockParams};
 use super::compose::Compose;
+use super::election::ElectionNemesis;
 use super::packet::LossNemesis;
 use super::partition::{PartitionKind, PartitionNemesis};
 use super::process::ProcessNemesis;
@@ -28,8 +29,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The fault families, in documentation order.
+/// The fault families, in documentation order (what `all` means).
 pub const FAMILIES: [&str; 5] = ["partition", "kill", "pause", "clock", "loss"];
+
+/// Scripted scenarios built from those families (see
+/// [`super::election`]); named explicitly, never part of `all`: each
+/// needs a particular cluster (e.g. exactly 3 nodes) and takes over the
+/// whole cluster for seconds.
+pub const SCENARIO_FAMILIES: [&str; 1] = ["election"];
 
 /// A nemesis file (`nemeses/*.yaml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +61,8 @@ pub struct NemesisConfig {
     pub clock: ClockConfig,
     /// Packet-loss options.
     pub loss: LossConfig,
+    /// Election-choreography options (family `election`).
+    pub election: ElectionConfig,
 }
 
 impl Default for NemesisConfig {
@@ -71,6 +80,26 @@ impl Default for NemesisConfig {
             },
             clock: ClockConfig::default(),
             loss: LossConfig::default(),
+            election: ElectionConfig::default(),
+        }
+    }
+}
+
+/// Election-choreography options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct ElectionConfig {
+    /// Scenarios: `double-vote`.
+    pub targets: Vec<String>,
+}
+
+impl Default for ElectionConfig {
+    fn default() -> Self {
+        ElectionConfig {
+            targets: super::election::SCENARIOS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }
@@ -197,14 +226,18 @@ impl NemesisConfig {
                 }
             } else if f == "none" {
                 continue;
-            } else if let Some(fam) = FAMILIES.iter().find(|x| **x == f) {
+            } else if let Some(fam) = FAMILIES
+                .iter()
+                .chain(SCENARIO_FAMILIES.iter())
+                .find(|x| **x == f)
+            {
                 if !out.contains(fam) {
                     out.push(fam);
                 }
             } else {
                 return Err(bad(format!(
                     "faults: unknown fault family {f:?}; valid: partition, kill, pause, clock, \
-                     loss, all, none"
+                     loss, election, all, none"
                 )));
             }
         }
@@ -232,6 +265,14 @@ impl NemesisConfig {
                 self.clock.min_skew_ms, self.clock.max_skew_ms
             )));
         }
+        for t in &self.election.targets {
+            if !super::election::SCENARIOS.contains(&t.as_str()) {
+                return Err(bad(format!(
+                    "election.targets: unknown scenario {t:?}; valid: {}",
+                    super::election::SCENARIOS.join(", ")
+                )));
+            }
+        }
         if self.clock.strobe_period_ms == 0 {
             return Err(bad("clock.strobe-period-ms: must be at least 1"));
         }
@@ -241,6 +282,7 @@ impl NemesisConfig {
             ("pause.targets", self.pause.targets.is_empty()),
             ("clock.targets", self.clock.targets.is_empty()),
             ("loss.targets", self.loss.targets.is_empty()),
+            ("election.targets", self.election.targets.is_empty()),
         ] {
             if empty {
                 return Err(bad(format!("{field}: needs at least one target")));
@@ -460,6 +502,23 @@ pub fn build(cfg: &NemesisConfig, caps: &Capabilities) -> Result<Package, Nemesi
                 });
                 members.push(Box::new(ClockNemesis::new(params, caps.clock.clone())));
                 final_ops.push(("reset-clock".to_string(), Value::Null));
+            }
+            "election" => {
+                if !(caps.kill && caps.pause && caps.primaries) {
+                    skipped.push(
+                        "election: the Db cannot kill, pause and tell its leader".to_string(),
+                    );
+                    continue;
+                }
+                plans.push(Plan {
+                    starts: vec![(
+                        "start-election".into(),
+                        Some(("scenario", cfg.election.targets.clone())),
+                    )],
+                    stop: "stop-election".into(),
+                });
+                members.push(Box::new(ElectionNemesis::new(cfg.election.targets.clone())));
+                final_ops.push(("stop-election".to_string(), Value::Null));
             }
             _ => {}
         }

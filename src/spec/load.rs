@@ -87,6 +87,10 @@ const BUILTIN_CLUSTERS: &[(&str, &str)] = &[
         "refkv-fast-timeout",
         include_str!("../../clusters/refkv-fast-timeout.yaml"),
     ),
+    (
+        "refkv-3-slow-election",
+        include_str!("../../clusters/refkv-3-slow-election.yaml"),
+    ),
 ];
 
 const BUILTIN_WORKLOADS: &[(&str, &str)] = &[
@@ -104,6 +108,10 @@ const BUILTIN_NEMESES: &[(&str, &str)] = &[
     ("all", include_str!("../../nemeses/all.yaml")),
     ("clock", include_str!("../../nemeses/clock.yaml")),
     ("crash", include_str!("../../nemeses/crash.yaml")),
+    (
+        "double-vote",
+        include_str!("../../nemeses/double-vote.yaml"),
+    ),
     ("kill", include_str!("../../nemeses/kill.yaml")),
     ("loss", include_str!("../../nemeses/loss.yaml")),
     ("none", include_str!("../../nemeses/none.yaml")),

@@ -1,0 +1,598 @@
+//! Election choreographies: short scripts of real faults, timed by what the
+//! nodes report of their roles and terms, that steer a consensus group
+//! through the rare interleavings some bugs need — the ones a random
+//! schedule of partitions and kills almost never produces.
+//!
+//! Only real faults are used, on the real processes and network:
+//!
+//! - **cut**: iptables in a node's namespace rejects (TCP reset) everything
+//!   from another node, both ways;
+//! - **block**: a node rejects the connections *another node opened to it*
+//!   (`-m conntrack --ctdir ORIGINAL`), so that node's messages stop while
+//!   the blocked node's own messages and their acknowledgements still flow;
+//! - **hold**: SIGSTOP a node, let some peers' messages arrive in its socket
+//!   buffers (`ss` shows them queued), block those peers again, SIGCONT: the
+//!   node then handles exactly the messages that were held;
+//! - **kill** (SIGKILL) and **restart** through the [`crate::db::Db`].
+//!
+//! The state is read with [`crate::db::Db::consensus_state`] (refkv's
+//! `/status`), so a Db that cannot tell its roles and terms skips these
+//! scenarios. Scenarios:
+//!
+//! - `double-vote` (exactly 3 nodes): two candidates of one term, each cut
+//!   off from the other and both reaching a third node, the voter. The
+//!   voter grants both pre-votes (a hold), then votes for the first
+//!   candidate (a hold that delivers only its vote request, not its first
+//!   appends), is killed and restarted, and then hears the second
+//!   candidate's vote request of the *same* term. A voter that persisted its
+//!   vote refuses; one that did not (refkv `--bug vote-twice`) elects a
+//!   second leader in that term. The cut between the candidates stays until
+//!   `stop-election`, so clients meet two leaders.
+//!
+//! `start-election` takes `{"scenario": S, "pick": N}` and returns the steps
+//! taken with their times, the nodes' parts, and the outcome (`two-leaders`,
+//! `voter-refused`, or `incomplete` with the step that did not happen — the
+//! cluster did not get there, which is not an error). `stop-election` heals
+//! everything: rules flushed, paused nodes resumed, killed nodes restarted.
+
+use super::iptables::{self, ELECTION_CHAIN};
+use super::{Nemesis, NemesisError};
+use crate::db::{Cluster, ConsensusState, Node};
+use crate::history::Op;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// The scenarios, in documentation order.
+pub const SCENARIOS: [&str; 1] = ["double-vote"];
+
+/// How often the choreography polls the nodes' state.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The election-choreography nemesis.
+#[derive(Debug, Default)]
+pub struct ElectionNemesis {
+    /// Scenarios the schedule chooses from.
+    pub scenarios: Vec<String>,
+    /// Per node: peers whose every packet it rejects.
+    cut_from: BTreeMap<String, BTreeSet<String>>,
+    /// Per node: peers whose own connections to it it rejects.
+    blocked: BTreeMap<String, BTreeSet<String>>,
+    /// Nodes paused by us.
+    paused: BTreeSet<String>,
+    /// Nodes killed by us and not restarted yet.
+    killed: BTreeSet<String>,
+}
+
+/// Why a choreography stopped early (the cluster did not get there).
+struct Incomplete(String);
+
+/// What a choreography step can end in.
+enum Stop {
+    Incomplete(Incomplete),
+    Error(NemesisError),
+}
+
+impl From<NemesisError> for Stop {
+    fn from(e: NemesisError) -> Self {
+        Stop::Error(e)
+    }
+}
+
+impl From<crate::db::DbError> for Stop {
+    fn from(e: crate::db::DbError) -> Self {
+        Stop::Error(e.into())
+    }
+}
+
+impl From<crate::remote::RemoteError> for Stop {
+    fn from(e: crate::remote::RemoteError) -> Self {
+        Stop::Error(e.into())
+    }
+}
+
+fn incomplete(why: impl Into<String>) -> Stop {
+    Stop::Incomplete(Incomplete(why.into()))
+}
+
+/// The steps taken, with their times since the op began.
+struct Steps {
+    t0: Instant,
+    steps: Vec<Value>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        Steps {
+            t0: Instant::now(),
+            steps: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, what: impl Into<String>) {
+        self.steps
+            .push(json!({"ms": self.t0.elapsed().as_millis() as u64, "step": what.into()}));
+    }
+}
+
+/// Poll `f` every [`POLL`] until it gives `Some`, for at most `timeout`.
+fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The peers (by address) with bytes waiting unread in `node`'s
+/// established TCP connections: what a paused node holds.
+pub fn held_from(node: &Node) -> Result<BTreeSet<String>, crate::remote::RemoteError> {
+    let out = node
+        .remote
+        .exec_ok(&["ss", "-tnH", "state", "established"])?;
+    Ok(parse_ss_held(&out.stdout))
+}
+
+/// Parse `ss -tnH state established` lines (`Recv-Q Send-Q Local Peer`):
+/// the peer addresses of connections with a non-zero receive queue.
+pub fn parse_ss_held(out: &str) -> BTreeSet<String> {
+    let mut held = BTreeSet::new();
+    for line in out.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 4 {
+            continue;
+        }
+        let Ok(recv_q) = cols[0].parse::<u64>() else {
+            continue;
+        };
+        if recv_q == 0 {
+            continue;
+        }
+        let peer = cols[3];
+        let ip = peer
+            .rsplit_once(':')
+            .map(|(ip, _)| ip)
+            .unwrap_or(peer)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        held.insert(ip.to_string());
+    }
+    held
+}
+
+impl ElectionNemesis {
+    /// A nemesis choosing among `scenarios` (all when empty).
+    pub fn new(scenarios: Vec<String>) -> Self {
+        ElectionNemesis {
+            scenarios,
+            ..Default::default()
+        }
+    }
+
+    fn host<'c>(cluster: &'c Cluster, name: &str) -> Result<&'c Node, NemesisError> {
+        cluster.node(name).ok_or_else(|| NemesisError::BadOp {
+            nemesis: "election".into(),
+            reason: format!("unknown node {name:?}"),
+        })
+    }
+
+    /// Rewrite `node`'s chain from the current cuts and blocks.
+    fn apply(&self, cluster: &Cluster, node: &str) -> Result<(), NemesisError> {
+        let n = Self::host(cluster, node)?;
+        let mut rules: Vec<Vec<String>> = Vec::new();
+        for src in self.cut_from.get(node).into_iter().flatten() {
+            let h = &Self::host(cluster, src)?.host;
+            rules.push(
+                [
+                    "-s",
+                    h,
+                    "-p",
+                    "tcp",
+                    "-j",
+                    "REJECT",
+                    "--reject-with",
+                    "tcp-reset",
+                ]
+                .map(String::from)
+                .to_vec(),
+            );
+            rules.push(["-s", h, "-j", "DROP"].map(String::from).to_vec());
+        }
+        for src in self.blocked.get(node).into_iter().flatten() {
+            let h = &Self::host(cluster, src)?.host;
+            rules.push(
+                [
+                    "-s",
+                    h,
+                    "-p",
+                    "tcp",
+                    "-m",
+                    "conntrack",
+                    "--ctdir",
+                    "ORIGINAL",
+                    "-j",
+                    "REJECT",
+                    "--reject-with",
+                    "tcp-reset",
+                ]
+                .map(String::from)
+                .to_vec(),
+            );
+        }
+        if rules.is_empty() {
+            iptables::flush(n, ELECTION_CHAIN)?;
+        } else {
+            iptables::set_rules(n, ELECTION_CHAIN, &rules)?;
+        }
+        Ok(())
+    }
+
+    /// Cut `a` and `b` off from each other, both ways.
+    fn cut(&mut self, cluster: &Cluster, a: &str, b: &str) -> Result<(), NemesisError> {
+        self.cut_from
+            .entry(a.to_string())
+            .or_default()
+            .insert(b.to_string());
+        self.cut_from
+            .entry(b.to_string())
+            .or_default()
+            .insert(a.to_string());
+        self.apply(cluster, a)?;
+        self.apply(cluster, b)
+    }
+
+    /// `at` rejects the connections `from` opened to it (or stops doing so).
+    fn block(
+        &mut self,
+        cluster: &Cluster,
+        at: &str,
+        from: &[&str],
+        on: bool,
+    ) -> Result<(), NemesisError> {
+        let set = self.blocked.entry(at.to_string()).or_default();
+        for f in from {
+            if on {
+                set.insert(f.to_string());
+            } else {
+                set.remove(*f);
+            }
+        }
+        self.apply(cluster, at)
+    }
+
+    fn kill(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
+        let n = Self::host(cluster, name)?;
+        self.paused.remove(name);
+        cluster.db.kill(cluster, n)?;
+        self.killed.insert(name.to_string());
+        Ok(())
+    }
+
+    fn start(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
+        let n = Self::host(cluster, name)?;
+        cluster.db.start(cluster, n)?;
+        self.killed.remove(name);
+        Ok(())
+    }
+
+    fn pause(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
+        let n = Self::host(cluster, name)?;
+        cluster.db.pause(cluster, n)?;
+        self.paused.insert(name.to_string());
+        Ok(())
+    }
+
+    fn resume(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
+        let n = Self::host(cluster, name)?;
+        cluster.db.resume(cluster, n)?;
+        self.paused.remove(name);
+        Ok(())
+    }
+
+    fn state(cluster: &Cluster, name: &str) -> Option<ConsensusState> {
+        let n = cluster.node(name)?;
+        cluster.db.consensus_state(cluster, n)
+    }
+
+    /// Pause `at`, let the connections `from` opened deliver into its
+    /// buffers until each has something queued, block them again, resume:
+    /// `at` then handles exactly what was held. Returns false when a peer
+    /// sent nothing within `timeout`.
+    fn hold(
+        &mut self,
+        cluster: &Cluster,
+        at: &str,
+        from: &[&str],
+        timeout: Duration,
+    ) -> Result<bool, Stop> {
+        self.pause(cluster, at)?;
+        self.block(cluster, at, from, false)?;
+        let node = Self::host(cluster, at)?.clone();
+        let want: BTreeSet<String> = from
+            .iter()
+            .map(|f| Self::host(cluster, f).map(|n| n.host.clone()))
+            .collect::<Result<_, _>>()?;
+        let mut err = None;
+        let got = wait_for(timeout, || match held_from(&node) {
+            Ok(h) => want.is_subset(&h).then_some(()),
+            Err(e) => {
+                err = Some(e);
+                Some(())
+            }
+        });
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        // Let the rest of a message that is still arriving land too.
+        std::thread::sleep(Duration::from_millis(30));
+        self.block(cluster, at, from, true)?;
+        self.resume(cluster, at)?;
+        Ok(got.is_some())
+    }
+
+    /// Undo everything: flush our rules, resume and restart what we stopped.
+    fn heal(&mut self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
+        self.cut_from.clear();
+        self.blocked.clear();
+        let mut first_err: Option<NemesisError> = None;
+        let mut touched = Vec::new();
+        for node in &cluster.nodes {
+            if let Err(e) = iptables::flush(node, ELECTION_CHAIN) {
+                first_err.get_or_insert(e.into());
+            }
+        }
+        for name in std::mem::take(&mut self.paused) {
+            if let Some(n) = cluster.node(&name) {
+                match cluster.db.resume(cluster, n) {
+                    Ok(()) => touched.push(format!("resumed {name}")),
+                    Err(e) => {
+                        first_err.get_or_insert(e.into());
+                    }
+                }
+            }
+        }
+        for name in std::mem::take(&mut self.killed) {
+            if let Some(n) = cluster.node(&name) {
+                match cluster.db.start(cluster, n) {
+                    Ok(()) => touched.push(format!("restarted {name}")),
+                    Err(e) => {
+                        first_err.get_or_insert(e.into());
+                    }
+                }
+            }
+        }
+        match first_err {
+            None => Ok(touched),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// The `double-vote` choreography (see the module docs).
+    fn double_vote(&mut self, cluster: &Cluster, pick: u64, s: &mut Steps) -> Result<Value, Stop> {
+        let mut names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        if names.len() != 3 {
+            return Err(incomplete(format!(
+                "double-vote needs exactly 3 nodes, the cluster has {}",
+                names.len()
+            )));
+        }
+        names.shuffle(&mut ChaCha8Rng::seed_from_u64(pick));
+        let (y, a, b) = (names[0].as_str(), names[1].as_str(), names[2].as_str());
+        let parts = json!({"voter": y, "candidates": [a, b]});
+        let probe = cluster
+            .node(a)
+            .and_then(|n| cluster.db.consensus_state(cluster, n));
+        if probe.is_none() {
+            return Err(incomplete(format!(
+                "{a} does not report its role and term; the Db cannot be choreographed"
+            )));
+        }
+
+        // 1. The voter falls behind, so that after its restart it cannot
+        //    win an election itself.
+        self.kill(cluster, y)?;
+        s.note(format!("kill {y}; {a} and {b} go on without it"));
+        let led = wait_for(Duration::from_secs(10), || {
+            let l = [a, b]
+                .into_iter()
+                .any(|n| Self::state(cluster, n).is_some_and(|st| st.is_leader()));
+            l.then_some(())
+        });
+        if led.is_none() {
+            return Err(incomplete(format!("neither {a} nor {b} led within 10 s")));
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+
+        // 2. Cut the candidates apart; the voter comes back hearing nobody.
+        self.cut(cluster, a, b)?;
+        self.block(cluster, y, &[a, b], true)?;
+        self.start(cluster, y)?;
+        if wait_for(Duration::from_secs(10), || Self::state(cluster, y)).is_none() {
+            return Err(incomplete(format!("{y} did not come back within 10 s")));
+        }
+        s.note(format!(
+            "cut {a} from {b}; restart {y}, refusing what {a} and {b} send it"
+        ));
+        let leaderless = wait_for(Duration::from_secs(10), || {
+            let sa = Self::state(cluster, a)?;
+            let sb = Self::state(cluster, b)?;
+            (!sa.is_leader() && !sb.is_leader()).then_some(())
+        });
+        if leaderless.is_none() {
+            return Err(incomplete(format!("{a} or {b} still leads after 10 s")));
+        }
+        s.note(format!("{a} and {b} have no leader"));
+
+        // 3. Hold both candidates' pre-votes at the voter and deliver them
+        //    together: it grants both before its term moves.
+        if !self.hold(cluster, y, &[a, b], Duration::from_secs(10))? {
+            return Err(incomplete(format!(
+                "{a} and {b} sent {y} nothing within 10 s"
+            )));
+        }
+        s.note(format!("{y} handled the held pre-votes of {a} and {b}"));
+        let both = wait_for(Duration::from_secs(3), || {
+            let sa = Self::state(cluster, a)?;
+            let sb = Self::state(cluster, b)?;
+            (sa.is_candidate() && sb.is_candidate() && sa.term == sb.term).then_some(sa.term)
+        });
+        let Some(term) = both else {
+            return Err(incomplete(format!(
+                "{a} and {b} did not both campaign in one term"
+            )));
+        };
+        s.note(format!("{a} and {b} both campaign in term {term}"));
+
+        // 4. Deliver only the first candidate's vote request; its appends
+        //    (which would bring the voter an entry of this term) stay out.
+        if !self.hold(cluster, y, &[a], Duration::from_secs(3))? {
+            return Err(incomplete(format!("{a} sent {y} nothing within 3 s")));
+        }
+        let a_leads = wait_for(Duration::from_secs(2), || {
+            let sa = Self::state(cluster, a)?;
+            (sa.is_leader() && sa.term == term).then_some(())
+        });
+        if a_leads.is_none() {
+            return Err(incomplete(format!("{y} did not elect {a} in term {term}")));
+        }
+        s.note(format!("{y} voted for {a}; {a} leads term {term}"));
+
+        // 5. The voter crashes and comes back; then the second candidate's
+        //    vote request of the same term reaches it.
+        self.kill(cluster, y)?;
+        self.start(cluster, y)?;
+        self.block(cluster, y, &[b], false)?;
+        s.note(format!(
+            "kill and restart {y}; let {b}'s vote request of term {term} through"
+        ));
+        let b_leads = wait_for(Duration::from_secs(4), || {
+            let sb = Self::state(cluster, b)?;
+            (sb.is_leader() && sb.term == term).then_some(())
+        });
+        // 6. Both leaders reach the voter; the cut between them stays.
+        self.block(cluster, y, &[a], false)?;
+        let outcome = if b_leads.is_some() {
+            s.note(format!(
+                "{b} leads term {term} too: {y} voted twice in one term"
+            ));
+            "two-leaders"
+        } else {
+            s.note(format!(
+                "{y} did not vote for {b} in term {term} (its vote survived the restart)"
+            ));
+            "voter-refused"
+        };
+        Ok(json!({"parts": parts, "term": term, "outcome": outcome}))
+    }
+}
+
+impl Nemesis for ElectionNemesis {
+    fn name(&self) -> &str {
+        "election"
+    }
+
+    fn fs(&self) -> Vec<String> {
+        vec!["start-election".into(), "stop-election".into()]
+    }
+
+    fn setup(&mut self, cluster: &Cluster) -> Result<(), NemesisError> {
+        for node in &cluster.nodes {
+            iptables::ensure_chain(node, ELECTION_CHAIN)?;
+        }
+        self.heal(cluster).map(|_| ())
+    }
+
+    fn invoke(&mut self, cluster: &Cluster, op: &Op) -> Result<Value, NemesisError> {
+        match op.f.as_str() {
+            "start-election" => {
+                let scenario = op
+                    .value
+                    .get("scenario")
+                    .and_then(Value::as_str)
+                    .or_else(|| self.scenarios.first().map(String::as_str))
+                    .unwrap_or("double-vote")
+                    .to_string();
+                let pick = super::target::pick_of(&op.value);
+                // A new choreography starts from a healed cluster.
+                self.heal(cluster)?;
+                let mut steps = Steps::new();
+                let r = match scenario.as_str() {
+                    "double-vote" => self.double_vote(cluster, pick, &mut steps),
+                    other => {
+                        return Err(NemesisError::BadOp {
+                            nemesis: "election".into(),
+                            reason: format!(
+                                "unknown scenario {other:?}; valid: {}",
+                                SCENARIOS.join(", ")
+                            ),
+                        })
+                    }
+                };
+                match r {
+                    Ok(mut v) => {
+                        v["scenario"] = json!(scenario);
+                        v["steps"] = json!(steps.steps);
+                        Ok(v)
+                    }
+                    Err(Stop::Incomplete(Incomplete(why))) => {
+                        steps.note(format!("gave up: {why}"));
+                        let healed = self.heal(cluster)?;
+                        Ok(json!({
+                            "scenario": scenario,
+                            "outcome": "incomplete",
+                            "reason": why,
+                            "steps": steps.steps,
+                            "healed": healed,
+                        }))
+                    }
+                    Err(Stop::Error(e)) => {
+                        let _ = self.heal(cluster);
+                        Err(e)
+                    }
+                }
+            }
+            "stop-election" => Ok(json!({"healed": self.heal(cluster)?})),
+            other => Err(NemesisError::BadOp {
+                nemesis: "election".into(),
+                reason: format!("unknown op f {other:?}"),
+            }),
+        }
+    }
+
+    fn teardown(&mut self, cluster: &Cluster) -> Result<(), NemesisError> {
+        self.heal(cluster).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ss_lines_with_queued_bytes_name_their_peers() {
+        let out = "0      0      10.213.7.11:8081  10.213.7.12:40000\n\
+                   37     0      10.213.7.11:8081  10.213.7.13:40002\n\
+                   0      12     10.213.7.11:51000 10.213.7.13:8081\n\
+                   5      0      [::1]:8081        [::1]:40004\n\
+                   garbage\n";
+        let held = parse_ss_held(out);
+        assert_eq!(
+            held.into_iter().collect::<Vec<_>>(),
+            vec!["10.213.7.13".to_string(), "::1".to_string()]
+        );
+    }
+
+    #[test]
+    fn nothing_queued_means_nothing_held() {
+        assert!(parse_ss_held("").is_empty());
+        assert!(parse_ss_held("0 0 1.2.3.4:1 5.6.7.8:2\n").is_empty());
+    }
+}
