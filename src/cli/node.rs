@@ -38,6 +38,10 @@ pub struct Args {
     /// How long a client request may wait for the cluster, in ms (then 504).
     #[arg(long, default_value_t = 5000)]
     pub request_timeout_ms: u64,
+    /// At most this many log entries per AppendEntries message (a follower
+    /// that is behind catches up in messages of this size).
+    #[arg(long, default_value_t = 256)]
+    pub max_entries_per_message: usize,
     /// Take a snapshot and compact the log every this many applied entries.
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_entries: u64,
@@ -105,6 +109,11 @@ pub fn run(args: Args) -> CmdResult {
             args.heartbeat_ms
         )));
     }
+    if args.max_entries_per_message == 0 {
+        return Err(CliError::bad_input(anyhow::anyhow!(
+            "--max-entries-per-message must be at least 1"
+        )));
+    }
     if args.request_timeout_ms == 0 {
         return Err(CliError::bad_input(anyhow::anyhow!(
             "--request-timeout-ms must be > 0"
@@ -119,6 +128,7 @@ pub fn run(args: Args) -> CmdResult {
         election_timeout: Duration::from_millis(args.election_timeout_ms),
         heartbeat: Duration::from_millis(args.heartbeat_ms),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
+        max_entries_per_message: args.max_entries_per_message,
         snapshot_entries: args.snapshot_entries,
     };
     match server::run(cfg) {

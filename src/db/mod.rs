@@ -146,6 +146,12 @@ pub struct ConsensusState {
     pub term: u64,
     /// The leader it follows, when it knows one.
     pub leader: Option<String>,
+    /// The highest log index it knows committed, if it says.
+    pub commit_index: Option<u64>,
+    /// The index of the last entry of its log, if it says.
+    pub last_index: Option<u64>,
+    /// The term of that entry, if it says.
+    pub last_term: Option<u64>,
 }
 
 impl ConsensusState {

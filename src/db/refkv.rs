@@ -229,6 +229,19 @@ impl RefKv {
         }
     }
 
+    /// The data-plane clients' per-call timeout: [`CLIENT_TIMEOUT`], or half a
+    /// second above the nodes' `--request-timeout-ms` when `extra-args` set
+    /// it, so that the node's own 504 always arrives first.
+    pub fn client_timeout(&self) -> Duration {
+        let args = &self.opts.extra_args;
+        args.iter()
+            .position(|a| a == "--request-timeout-ms")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|ms| Duration::from_millis(ms + 500))
+            .unwrap_or(CLIENT_TIMEOUT)
+    }
+
     fn spawn(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
         let mut argv = vec![
             self.opts.binary.display().to_string(),
@@ -499,7 +512,7 @@ impl Db for RefKv {
             Ok(u) => u,
             Err(e) => return Arc::new(BrokenClient(e.to_string())),
         };
-        match RefKvClient::new(&url, CLIENT_TIMEOUT) {
+        match RefKvClient::new(&url, self.client_timeout()) {
             Ok(c) => Arc::new(c),
             Err(e) => Arc::new(BrokenClient(format!("node {}: {e}", node.name))),
         }
@@ -526,6 +539,9 @@ impl Db for RefKv {
             role: v.get("role")?.as_str()?.to_string(),
             term: v.get("term")?.as_u64()?,
             leader: v.get("leader").and_then(Value::as_str).map(str::to_string),
+            commit_index: v.get("commit_index").and_then(Value::as_u64),
+            last_index: v.get("last_index").and_then(Value::as_u64),
+            last_term: v.get("last_term").and_then(Value::as_u64),
         })
     }
 }

@@ -82,6 +82,12 @@ pub struct NodeStatus {
     pub commit_index: u64,
     /// The highest index applied to the state machine.
     pub applied_index: u64,
+    /// The index of the last entry in this node's log (0 when empty).
+    #[serde(default)]
+    pub last_index: u64,
+    /// The term of that entry.
+    #[serde(default)]
+    pub last_term: u64,
     /// The enabled bugs.
     pub bugs: Vec<String>,
 }

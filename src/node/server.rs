@@ -66,6 +66,8 @@ pub struct NodeConfig {
     pub heartbeat: Duration,
     /// How long a client request may wait for the cluster.
     pub request_timeout: Duration,
+    /// At most this many log entries per AppendEntries message.
+    pub max_entries_per_message: usize,
     /// Take a snapshot (and compact) every this many applied entries.
     pub snapshot_entries: u64,
 }
@@ -243,6 +245,7 @@ fn serve_node(
     let mut rcfg = Config::new(my_id, ids.values().copied().collect());
     rcfg.election_timeout = cfg.election_timeout;
     rcfg.heartbeat_interval = cfg.heartbeat;
+    rcfg.max_entries_per_message = cfg.max_entries_per_message;
     rcfg.bugs = cfg.bugs.clone();
     rcfg.seed = my_id
         ^ (SystemTime::now()
@@ -581,6 +584,8 @@ impl Core {
                         leader: self.leader_name(s.leader),
                         commit_index: s.commit_index,
                         applied_index: self.applied,
+                        last_index: self.raft.log().last().index,
+                        last_term: self.raft.log().last().term,
                         bugs: self.bugs.names(),
                     })));
                 }

@@ -91,6 +91,10 @@ const BUILTIN_CLUSTERS: &[(&str, &str)] = &[
         "refkv-3-slow-election",
         include_str!("../../clusters/refkv-3-slow-election.yaml"),
     ),
+    (
+        "refkv-figure-8",
+        include_str!("../../clusters/refkv-figure-8.yaml"),
+    ),
 ];
 
 const BUILTIN_WORKLOADS: &[(&str, &str)] = &[
