@@ -6,9 +6,8 @@
 //! `cargo bench --bench runner` (env `FAULTLINE_BENCH_SECS`, default 5;
 //! `FAULTLINE_BENCH_WORKERS`, default 8).
 
-use faultline::nemesis::package::NemesisConfig;
-use faultline::runner::{self, Progress, RunOptions};
-use faultline::spec::{ClusterSpec, Concurrency, NemesisSpec, TestSpec, WorkloadSpec};
+use faultline::runner::{self, RunOptions};
+use faultline::spec::TestSpec;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -22,47 +21,14 @@ fn main() {
     let workers: usize = env_or("FAULTLINE_BENCH_WORKERS", 8);
     let tmp = tempfile::tempdir().expect("tempdir");
     for workload in ["register", "set"] {
-        let spec = TestSpec {
-            name: format!("bench-{workload}"),
-            cluster: ClusterSpec {
-                name: "memory".into(),
-                db: "memory".into(),
-                backend: "none".into(),
-                nodes: 5,
-                ..Default::default()
-            },
-            workload: WorkloadSpec {
-                name: workload.into(),
-                concurrency: Concurrency::Fixed(workers),
-                rate: 0.0,
-                stagger: false,
-                time_limit: secs,
-                recovery: 0.0,
-                final_time_limit: 10.0,
-                config: serde_json::Value::Null,
-            },
-            nemesis: NemesisSpec {
-                name: "none".into(),
-                config: NemesisConfig {
-                    faults: vec![],
-                    ..Default::default()
-                },
-            },
-            concurrency: workers,
-            seed: 1,
-            results_dir: tmp.path().to_path_buf(),
-            leave_db_running: false,
-            test_count: 1,
-        };
+        let mut spec = TestSpec::memory(workload, 5, workers, secs, tmp.path());
+        spec.name = format!("bench-{workload}");
+        spec.workload.rate = 0.0;
+        spec.workload.stagger = false;
+        spec.workload.recovery = 0.0;
+        spec.workload.final_time_limit = 10.0;
         let t = std::time::Instant::now();
-        let out = runner::run(
-            &spec,
-            &RunOptions {
-                progress: Progress::Quiet,
-                ..Default::default()
-            },
-        )
-        .expect("run");
+        let out = runner::run(&spec, &RunOptions::quiet()).expect("run");
         let r = &out.results;
         let main = r
             .phases

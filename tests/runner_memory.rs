@@ -10,51 +10,24 @@ use faultline::client::memory::Fault;
 use faultline::history::jsonl::read_jsonl;
 use faultline::history::OpType;
 use faultline::nemesis::package::NemesisConfig;
-use faultline::runner::{self, Progress, RunError, RunOptions};
-use faultline::spec::{ClusterSpec, Concurrency, NemesisSpec, TestSpec, WorkloadSpec};
+use faultline::runner::{self, RunError, RunOptions};
+use faultline::spec::{ClusterSpec, NemesisSpec, TestSpec};
 use faultline::store::Results;
 use std::path::Path;
 
 fn spec(results: &Path, workload: &str, seed: u64, secs: f64) -> TestSpec {
-    TestSpec {
-        name: format!("memory-{workload}"),
-        cluster: ClusterSpec {
-            name: "memory".into(),
-            db: "memory".into(),
-            backend: "none".into(),
-            nodes: 3,
-            ..Default::default()
-        },
-        workload: WorkloadSpec {
-            name: workload.into(),
-            concurrency: Concurrency::Fixed(4),
-            rate: 300.0,
-            stagger: true,
-            time_limit: secs,
-            recovery: 0.2,
-            final_time_limit: 5.0,
-            config: serde_json::Value::Null,
-        },
-        nemesis: NemesisSpec {
-            name: "none".into(),
-            config: NemesisConfig {
-                faults: vec![],
-                ..Default::default()
-            },
-        },
-        concurrency: 4,
-        seed,
-        results_dir: results.to_path_buf(),
-        leave_db_running: false,
-        test_count: 1,
-    }
+    let mut s = TestSpec::memory(workload, 3, 4, secs, results);
+    s.seed = seed;
+    s.workload.rate = 300.0;
+    s.workload.recovery = 0.2;
+    s.workload.final_time_limit = 5.0;
+    s
 }
 
 fn quiet(fault: Option<Fault>) -> RunOptions {
     RunOptions {
-        progress: Progress::Quiet,
         memory_fault: fault,
-        ..Default::default()
+        ..RunOptions::quiet()
     }
 }
 

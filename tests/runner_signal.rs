@@ -4,9 +4,8 @@
 //! test binary: a signal reaches every run of the process.)
 
 use faultline::checker::Validity;
-use faultline::nemesis::package::NemesisConfig;
-use faultline::runner::{self, Progress, RunOptions};
-use faultline::spec::{ClusterSpec, Concurrency, NemesisSpec, TestSpec, WorkloadSpec};
+use faultline::runner::{self, RunOptions};
+use faultline::spec::TestSpec;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -19,50 +18,17 @@ fn sigterm_stops_the_run_heals_and_stores_a_checked_history() {
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
     });
     let tmp = tempfile::tempdir().unwrap();
-    let spec = TestSpec {
-        name: "memory-sigterm".into(),
-        cluster: ClusterSpec {
-            name: "memory".into(),
-            db: "memory".into(),
-            backend: "none".into(),
-            nodes: 2,
-            ..Default::default()
-        },
-        workload: WorkloadSpec {
-            name: "set".into(),
-            concurrency: Concurrency::Fixed(3),
-            rate: 200.0,
-            time_limit: 60.0,
-            recovery: 10.0,
-            ..Default::default()
-        },
-        nemesis: NemesisSpec {
-            name: "none".into(),
-            config: NemesisConfig {
-                faults: vec![],
-                ..Default::default()
-            },
-        },
-        concurrency: 3,
-        seed: 1,
-        results_dir: tmp.path().to_path_buf(),
-        leave_db_running: false,
-        test_count: 1,
-    };
+    let mut spec = TestSpec::memory("set", 2, 3, 60.0, tmp.path());
+    spec.name = "memory-sigterm".into();
+    spec.workload.rate = 200.0;
+    spec.workload.recovery = 10.0;
     let killer = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_millis(1500));
         nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGTERM)
             .unwrap();
     });
     let t = Instant::now();
-    let out = runner::run(
-        &spec,
-        &RunOptions {
-            progress: Progress::Quiet,
-            ..Default::default()
-        },
-    )
-    .expect("run");
+    let out = runner::run(&spec, &RunOptions::quiet()).expect("run");
     killer.join().unwrap();
     assert!(
         t.elapsed() < Duration::from_secs(10),

@@ -4,6 +4,8 @@
 //! `{"index":0,"type":"invoke","process":3,"f":"write","value":2,"time":1200}`
 //! (`process` a number or `"nemesis"`; `key`, `node`, `error` only when set).
 //! The schema and its semantics are documented in `docs/history.md`.
+//! [`encode_line`] is the one place a line is written: [`HistoryWriter`],
+//! [`write_history`] and the runner's batching recorder all go through it.
 //!
 //! Contract of the writer ([`HistoryWriter`]): every [`append`] assigns the
 //! next dense `index`, writes the whole line with its newline in one `write`
@@ -32,6 +34,23 @@ pub struct HistoryWriter {
     path: PathBuf,
     next_index: u64,
     line: Vec<u8>,
+}
+
+/// Appends `op` as one history line (its JSON, then `\n`) to `buf`, as
+/// every writer of `history.jsonl` does. On an error `buf` is left as it
+/// was, so a buffer of lines never holds part of one.
+pub fn encode_line(op: &Op, buf: &mut Vec<u8>) -> io::Result<()> {
+    let start = buf.len();
+    match serde_json::to_writer(&mut *buf, op) {
+        Ok(()) => {
+            buf.push(b'\n');
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(io::Error::new(io::ErrorKind::InvalidData, e))
+        }
+    }
 }
 
 fn with_path(path: &Path, e: io::Error) -> io::Error {
@@ -101,9 +120,7 @@ impl HistoryWriter {
         self.line.clear();
         let mut numbered = op.clone();
         numbered.index = index;
-        serde_json::to_writer(&mut self.line, &numbered)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        self.line.push(b'\n');
+        encode_line(&numbered, &mut self.line)?;
         // One write of the whole line: a kill leaves whole lines and at
         // most one torn tail, never interleaved halves.
         self.file
@@ -137,10 +154,11 @@ pub fn write_history(path: impl AsRef<Path>, history: &History) -> io::Result<()
     let path = path.as_ref();
     let file = File::create(path).map_err(|e| with_path(path, e))?;
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    let mut line = Vec::with_capacity(256);
     for op in &history.ops {
-        serde_json::to_writer(&mut out, op)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        out.write_all(b"\n")?;
+        line.clear();
+        encode_line(op, &mut line)?;
+        out.write_all(&line).map_err(|e| with_path(path, e))?;
     }
     out.flush().map_err(|e| with_path(path, e))
 }
@@ -339,6 +357,17 @@ mod tests {
         assert_eq!(l.history.len(), 1);
         assert_eq!(l.history.ops[0].process, Process::Nemesis);
         assert!(l.warnings.is_empty());
+    }
+
+    #[test]
+    fn encode_line_appends_one_whole_line() {
+        let mut buf = b"before\n".to_vec();
+        let op = Op::invoke(Process::Nemesis, "kill", serde_json::json!(["n1"]));
+        encode_line(&op, &mut buf).unwrap();
+        let line = buf.strip_prefix(b"before\n".as_slice()).unwrap();
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(serde_json::from_slice::<Op>(line).unwrap(), op);
     }
 
     #[test]

@@ -75,6 +75,17 @@ pub struct RunOptions {
     pub memory_fault: Option<Fault>,
 }
 
+impl RunOptions {
+    /// No terminal output, everything else at its default: for runs driven
+    /// from code (tests, benches) rather than a terminal.
+    pub fn quiet() -> RunOptions {
+        RunOptions {
+            progress: Progress::Quiet,
+            ..RunOptions::default()
+        }
+    }
+}
+
 /// What a finished run produced.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {

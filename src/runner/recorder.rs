@@ -4,7 +4,8 @@
 //! [`Recorder::record`] stamps the op with the run clock (ns since the main
 //! phase started) and the next dense index under one lock, so history
 //! order, times and indices agree; it keeps the op in memory (for the
-//! checkers at the end) and appends its JSON line to a buffer. A flusher
+//! checkers at the end) and appends its line to a buffer with
+//! [`encode_line`], the one encoder of `history.jsonl` lines. A flusher
 //! thread writes the buffer to the file at least every
 //! [`FLUSH_EVERY`] (and whenever it grows past [`FLUSH_BYTES`]), each time
 //! as whole lines, so a killed harness leaves every op but the last few
@@ -12,6 +13,7 @@
 //! Batching is what lets the runner record tens of thousands of ops per
 //! second without a system call per op.
 
+use crate::history::jsonl::encode_line;
 use crate::history::{History, Op};
 use std::fs::File;
 use std::io::Write;
@@ -94,10 +96,10 @@ impl Recorder {
         op.time = self.shared.t0.elapsed().as_nanos() as u64;
         op.index = g.ops.len() as u64;
         let inner = &mut *g;
-        if serde_json::to_writer(&mut inner.buf, &op).is_ok() {
-            inner.buf.push(b'\n');
-        } else if inner.error.is_none() {
-            inner.error = Some(format!("op {}: cannot serialize", op.index));
+        if let Err(e) = encode_line(&op, &mut inner.buf) {
+            inner
+                .error
+                .get_or_insert_with(|| format!("op {}: cannot serialize: {e}", op.index));
         }
         inner.ops.push(op.clone());
         let big = inner.buf.len() >= FLUSH_BYTES;

@@ -16,7 +16,7 @@ pub use load::{resolve, resolve_in, FieldError, Kind, Origin, Overrides, SpecErr
 use crate::nemesis::package::NemesisConfig;
 use crate::node::bugs::Bugs;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A cluster file (`clusters/*.yaml`): which system, on which backend, how
 /// many nodes.
@@ -262,6 +262,50 @@ pub struct TestSpec {
 }
 
 impl TestSpec {
+    /// A fault-free test of `workload` against the in-process `memory` db
+    /// (`backend: none`), for tests and benches of the harness itself: named
+    /// `memory-<workload>`, `nodes` nodes, exactly `workers` workers,
+    /// `time_limit` seconds of main phase, seed 1, runs stored under
+    /// `results_dir`; everything else as a workload file's defaults (rate 50
+    /// ops/s staggered, recovery 3 s, final phase at most 20 s). Callers set
+    /// the fields they care about on the result.
+    pub fn memory(
+        workload: &str,
+        nodes: usize,
+        workers: usize,
+        time_limit: f64,
+        results_dir: &Path,
+    ) -> TestSpec {
+        TestSpec {
+            name: format!("memory-{workload}"),
+            cluster: ClusterSpec {
+                name: "memory".into(),
+                db: "memory".into(),
+                backend: "none".into(),
+                nodes,
+                ..ClusterSpec::default()
+            },
+            workload: WorkloadSpec {
+                name: workload.into(),
+                concurrency: Concurrency::Fixed(workers),
+                time_limit,
+                ..WorkloadSpec::default()
+            },
+            nemesis: NemesisSpec {
+                name: "none".into(),
+                config: NemesisConfig {
+                    faults: Vec::new(),
+                    ..NemesisConfig::default()
+                },
+            },
+            concurrency: workers,
+            seed: 1,
+            results_dir: results_dir.to_path_buf(),
+            leave_db_running: false,
+            test_count: 1,
+        }
+    }
+
     /// The seed of run `run` (0-based) of a `--test-count` series: the
     /// test's own seed for the first run, then seeds derived from it
     /// (SplitMix64), so a series replays from its first seed.
@@ -332,5 +376,25 @@ impl TestSpec {
             format!("seed:     {}", self.seed),
             format!("results:  {}", self.results_dir.join(&self.name).display()),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_spec_is_valid_fault_free_and_round_trips() {
+        let s = TestSpec::memory("set", 2, 3, 1.5, Path::new("results"));
+        assert!(s.cluster.validate().is_ok());
+        assert!(s.workload.validate().is_ok());
+        assert!(s.nemesis.validate().is_ok());
+        assert!(s.nemesis.config.families().unwrap().is_empty());
+        assert_eq!(
+            s.concurrency,
+            s.workload.concurrency.resolve(s.cluster.nodes)
+        );
+        let text = serde_norway::to_string(&s).unwrap();
+        assert_eq!(serde_norway::from_str::<TestSpec>(&text).unwrap(), s);
     }
 }
