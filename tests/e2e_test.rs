@@ -192,6 +192,49 @@ fn correct_refkv_is_valid_under_the_double_vote_choreography() {
     assert!(!outcomes.iter().any(|o| o == "two-leaders"), "{outcomes:?}");
 }
 
+#[test]
+fn bug_commit_old_term_is_caught_by_the_figure_8_choreography() {
+    if !root_or_skip("bug_commit_old_term_is_caught_by_the_figure_8_choreography") {
+        return;
+    }
+    let _s = serial();
+    let outcomes = election_outcomes(
+        "--cluster refkv-figure-8 --bug commit-old-term --nemesis figure-8 --workload set \
+         --time-limit 40 --seed 1 --test-count 3",
+        1,
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o == "old-entry-committed-then-lost"),
+        "the leader never committed an old entry that was then lost: {outcomes:?}"
+    );
+}
+
+#[test]
+fn correct_refkv_is_valid_under_the_figure_8_choreography() {
+    if !root_or_skip("correct_refkv_is_valid_under_the_figure_8_choreography") {
+        return;
+    }
+    let _s = serial();
+    let outcomes = election_outcomes(
+        "--cluster refkv-figure-8 --nemesis figure-8 --workload set --time-limit 40 --seed 1",
+        0,
+    );
+    // The choreography got to the decisive step, and the leader did not
+    // commit the old entry.
+    assert!(
+        outcomes.iter().any(|o| o == "old-entry-not-committed"),
+        "never reached the decisive step: {outcomes:?}"
+    );
+    assert!(
+        !outcomes
+            .iter()
+            .any(|o| o.starts_with("old-entry-committed")),
+        "{outcomes:?}"
+    );
+}
+
 fn leftovers() -> Vec<String> {
     let mut found = Vec::new();
     let sh = |cmd: &str| {

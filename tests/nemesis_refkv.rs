@@ -8,7 +8,7 @@ use faultline::db::refkv::{RefKv, RefKvOptions};
 use faultline::db::{Cluster, Db};
 use faultline::history::{Op, Process};
 use faultline::nemesis::clock::faketime_file;
-use faultline::nemesis::iptables::{rule_count, LOSS_CHAIN, PARTITION_CHAIN};
+use faultline::nemesis::iptables::{rule_count, ELECTION_CHAIN, LOSS_CHAIN, PARTITION_CHAIN};
 use faultline::nemesis::package::{build, NemesisConfig};
 use faultline::nemesis::target::{resolve, Target};
 use faultline::remote::local::process_state;
@@ -156,6 +156,128 @@ fn all_package_hits_the_real_leader_and_final_ops_heal_everything() {
     }
     db.await_ready(&c, Duration::from_secs(15)).unwrap();
     pkg.nemesis.teardown(&c).unwrap();
+    pkg.nemesis.teardown(&c).unwrap();
+    for n in &c.nodes {
+        db.teardown(&c, n).unwrap();
+    }
+}
+
+/// The `double-vote` election choreography on a real 3-node cluster (the
+/// correct build): it reaches the decisive step, leaves the candidates cut
+/// off from each other (their rules are in force), and `stop-election`
+/// removes every rule and leaves every node running and the cluster
+/// serving. The voter kept its vote, so there was never a second leader.
+#[test]
+fn election_double_vote_really_cuts_and_stop_heals() {
+    if !root_or_skip("election_double_vote_really_cuts_and_stop_heals") {
+        return;
+    }
+    let _s = serial();
+    let net = TestNet::new(3);
+    let db = Arc::new(RefKv::new(RefKvOptions {
+        binary: env!("CARGO_BIN_EXE_faultline").into(),
+        extra_args: vec!["--election-timeout-ms".into(), "1500".into()],
+        ..Default::default()
+    }));
+    let c = Cluster {
+        nodes: net.nodes.clone(),
+        db: db.clone(),
+    };
+    for n in &c.nodes {
+        db.setup(&c, n).unwrap();
+    }
+    db.await_ready(&c, Duration::from_secs(15)).unwrap();
+    let cfg: NemesisConfig =
+        serde_norway::from_str("faults: [election]\nelection:\n  targets: [double-vote]\n")
+            .unwrap();
+    let mut pkg = build(&cfg, &db.capabilities()).unwrap();
+    pkg.nemesis.setup(&c).unwrap();
+
+    // Writes go on during the choreography, so the voter falls behind.
+    let writer = {
+        let c = c.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s2 = stop.clone();
+        let h = std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+                for n in &c.nodes {
+                    let client = c.db.client(&c, n);
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let _ = rt.block_on(client.write("k", json!(i)));
+                    i += 1;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        (stop, h)
+    };
+    let mut outcome = String::new();
+    let mut v = Value::Null;
+    for pick in 0..3u64 {
+        v = pkg
+            .nemesis
+            .invoke(
+                &c,
+                &op(
+                    "start-election",
+                    json!({"scenario": "double-vote", "pick": pick}),
+                ),
+            )
+            .unwrap();
+        outcome = v["outcome"].as_str().unwrap_or("").to_string();
+        if outcome != "incomplete" {
+            break;
+        }
+        pkg.nemesis
+            .invoke(&c, &op("stop-election", Value::Null))
+            .unwrap();
+    }
+    writer.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.1.join().unwrap();
+    assert_eq!(outcome, "voter-refused", "{v:#}");
+    let candidates: Vec<String> = v["parts"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    for name in &candidates {
+        let n = c.node(name).unwrap();
+        assert!(rule_count(n, ELECTION_CHAIN).unwrap() > 0, "{name} not cut");
+    }
+    // The candidates really cannot reach each other.
+    let (a, b) = (
+        c.node(&candidates[0]).unwrap(),
+        c.node(&candidates[1]).unwrap(),
+    );
+    assert!(
+        !tcp_connects(a, &b.host, 8081),
+        "{} reaches {}",
+        a.name,
+        b.name
+    );
+
+    pkg.nemesis
+        .invoke(&c, &op("stop-election", Value::Null))
+        .unwrap();
+    for n in &c.nodes {
+        assert_eq!(rule_count(n, ELECTION_CHAIN).unwrap(), 0, "{}", n.name);
+        let pid = db
+            .pid(n)
+            .unwrap_or_else(|| panic!("{} not running", n.name));
+        assert_ne!(process_state(pid), Some('T'), "{} still paused", n.name);
+    }
+    assert!(
+        tcp_connects(a, &b.host, 8081),
+        "{} still cut from {}",
+        a.name,
+        b.name
+    );
+    db.await_ready(&c, Duration::from_secs(15)).unwrap();
     pkg.nemesis.teardown(&c).unwrap();
     for n in &c.nodes {
         db.teardown(&c, n).unwrap();

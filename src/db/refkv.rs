@@ -551,6 +551,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn client_timeout_follows_the_nodes_request_timeout() {
+        let db = |extra: &[&str]| {
+            RefKv::new(RefKvOptions {
+                faketime: false,
+                extra_args: extra.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(db(&[]).client_timeout(), CLIENT_TIMEOUT);
+        assert_eq!(
+            db(&["--request-timeout-ms", "20000"]).client_timeout(),
+            Duration::from_millis(20_500)
+        );
+        assert_eq!(
+            db(&["--election-timeout-ms", "1000"]).client_timeout(),
+            CLIENT_TIMEOUT
+        );
+        assert_eq!(
+            db(&["--request-timeout-ms", "x"]).client_timeout(),
+            CLIENT_TIMEOUT
+        );
+    }
+
+    #[test]
     fn only_harness_addresses_are_allowed() {
         for ok in ["10.213.7.11", "127.0.0.1", "127.5.5.5", "::1"] {
             assert!(allowed_host(ok), "{ok}");

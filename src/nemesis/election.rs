@@ -572,12 +572,22 @@ impl ElectionNemesis {
         };
         let mut rest: Vec<String> = names.iter().filter(|n| **n != a).cloned().collect();
         rest.shuffle(&mut ChaCha8Rng::seed_from_u64(pick));
+        // E must win C's and D's votes later: take the follower whose log
+        // is the most up to date (the first in shuffled order on a tie).
+        let rank = |n: &String| {
+            Self::state(cluster, n)
+                .map(|st| (st.last_term.unwrap_or(0), st.last_index.unwrap_or(0)))
+                .unwrap_or((0, 0))
+        };
+        let ranks: Vec<(u64, u64)> = rest.iter().map(rank).collect();
+        let best = (0..rest.len()).rev().max_by_key(|&i| ranks[i]).unwrap_or(0);
+        let e_name = rest.remove(best);
         let (a, b, c, d, e) = (
             a.as_str(),
             rest[0].as_str(),
             rest[1].as_str(),
             rest[2].as_str(),
-            rest[3].as_str(),
+            e_name.as_str(),
         );
         let parts = json!({"old-leader": a, "with-old-leader": b, "new-leader": e,
                            "voter": d, "other": c});
@@ -645,7 +655,7 @@ impl ElectionNemesis {
         }
         let new_term = Self::state(cluster, a).map(|st| st.term).unwrap_or(0);
         s.note(format!("{a} leads term {new_term} with {b} and {d}"));
-        let d_has_x = self.hold_until(cluster, d, &[a], 6, Duration::from_secs(3), || {
+        let d_has_x = self.hold_until(cluster, d, &[a], 12, Duration::from_secs(3), || {
             Self::state(cluster, d).is_some_and(|st| st.last_index.unwrap_or(0) >= x)
         })?;
         let sd = Self::state(cluster, d);
