@@ -54,6 +54,12 @@ impl Nemesis for Compose {
         }
     }
 
+    fn set_interrupt(&mut self, flag: super::Interrupt) {
+        for m in &mut self.members {
+            m.set_interrupt(flag.clone());
+        }
+    }
+
     /// Tears every member down even when one fails; returns the first error.
     fn teardown(&mut self, cluster: &Cluster) -> Result<(), NemesisError> {
         let mut first = None;

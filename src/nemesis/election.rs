@@ -45,6 +45,10 @@
 //!   (see `clusters/refkv-figure-8.yaml`): otherwise the old entry and the
 //!   new term's first one travel in one message.
 //!
+//! Every wait is bounded, and every wait gives up at once when the run's
+//! interrupt flag is set (the main phase ended, or Ctrl-C / SIGTERM), so a
+//! choreography never holds up the heal for long.
+//!
 //! `start-election` takes `{"scenario": S, "pick": N}` and returns the steps
 //! taken with their times, the nodes' parts, and the outcome (`two-leaders`
 //! or `voter-refused` for `double-vote`; `old-entry-committed-then-lost` or
@@ -54,7 +58,7 @@
 //! everything: rules flushed, paused nodes resumed, killed nodes restarted.
 
 use super::iptables::{self, ELECTION_CHAIN};
-use super::{Nemesis, NemesisError};
+use super::{Interrupt, Nemesis, NemesisError};
 use crate::db::{Cluster, ConsensusState, Node};
 use crate::history::Op;
 use rand::seq::SliceRandom;
@@ -62,6 +66,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The scenarios, in documentation order.
@@ -83,6 +88,8 @@ pub struct ElectionNemesis {
     paused: BTreeSet<String>,
     /// Nodes killed by us and not restarted yet.
     killed: BTreeSet<String>,
+    /// Set when the run's main phase ends or the run stops.
+    irq: Interrupt,
 }
 
 /// Why a choreography stopped early (the cluster did not get there).
@@ -136,10 +143,14 @@ impl Steps {
     }
 }
 
-/// Poll `f` every [`POLL`] until it gives `Some`, for at most `timeout`.
-fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+/// Poll `f` every [`POLL`] until it gives `Some`, for at most `timeout`;
+/// `None` at once when `irq` is set (the run is ending).
+fn wait_for<T>(irq: &AtomicBool, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
+        if irq.load(Ordering::SeqCst) {
+            return None;
+        }
         if let Some(v) = f() {
             return Some(v);
         }
@@ -291,13 +302,17 @@ impl ElectionNemesis {
         per_hold: Duration,
         mut done: impl FnMut() -> bool,
     ) -> Result<bool, Stop> {
+        let irq = self.irq.clone();
         for _ in 0..tries {
+            if irq.load(Ordering::SeqCst) {
+                return Ok(false);
+            }
             if done() {
                 return Ok(true);
             }
             self.hold(cluster, at, from, per_hold)?;
             // Let `at` handle what it got, and the others answer.
-            if wait_for(Duration::from_millis(300), || done().then_some(())).is_some() {
+            if wait_for(&irq, Duration::from_millis(300), || done().then_some(())).is_some() {
                 return Ok(true);
             }
         }
@@ -368,6 +383,7 @@ impl ElectionNemesis {
         from: &[&str],
         timeout: Duration,
     ) -> Result<bool, Stop> {
+        let irq = self.irq.clone();
         self.pause(cluster, at)?;
         self.block(cluster, at, from, false)?;
         let node = Self::host(cluster, at)?.clone();
@@ -376,7 +392,7 @@ impl ElectionNemesis {
             .map(|f| Self::host(cluster, f).map(|n| n.host.clone()))
             .collect::<Result<_, _>>()?;
         let mut err = None;
-        let got = wait_for(timeout, || match held_from(&node) {
+        let got = wait_for(&irq, timeout, || match held_from(&node) {
             Ok(h) => want.is_subset(&h).then_some(()),
             Err(e) => {
                 err = Some(e);
@@ -440,6 +456,7 @@ impl ElectionNemesis {
             )));
         }
         names.shuffle(&mut ChaCha8Rng::seed_from_u64(pick));
+        let irq = self.irq.clone();
         let (y, a, b) = (names[0].as_str(), names[1].as_str(), names[2].as_str());
         let parts = json!({"voter": y, "candidates": [a, b]});
         let probe = cluster
@@ -455,7 +472,7 @@ impl ElectionNemesis {
         //    win an election itself.
         self.kill(cluster, y)?;
         s.note(format!("kill {y}; {a} and {b} go on without it"));
-        let led = wait_for(Duration::from_secs(10), || {
+        let led = wait_for(&irq, Duration::from_secs(10), || {
             let l = [a, b]
                 .into_iter()
                 .any(|n| Self::state(cluster, n).is_some_and(|st| st.is_leader()));
@@ -470,13 +487,13 @@ impl ElectionNemesis {
         self.cut(cluster, a, b)?;
         self.block(cluster, y, &[a, b], true)?;
         self.start(cluster, y)?;
-        if wait_for(Duration::from_secs(10), || Self::state(cluster, y)).is_none() {
+        if wait_for(&irq, Duration::from_secs(10), || Self::state(cluster, y)).is_none() {
             return Err(incomplete(format!("{y} did not come back within 10 s")));
         }
         s.note(format!(
             "cut {a} from {b}; restart {y}, refusing what {a} and {b} send it"
         ));
-        let leaderless = wait_for(Duration::from_secs(10), || {
+        let leaderless = wait_for(&irq, Duration::from_secs(10), || {
             let sa = Self::state(cluster, a)?;
             let sb = Self::state(cluster, b)?;
             (!sa.is_leader() && !sb.is_leader()).then_some(())
@@ -494,7 +511,7 @@ impl ElectionNemesis {
             )));
         }
         s.note(format!("{y} handled the held pre-votes of {a} and {b}"));
-        let both = wait_for(Duration::from_secs(3), || {
+        let both = wait_for(&irq, Duration::from_secs(3), || {
             let sa = Self::state(cluster, a)?;
             let sb = Self::state(cluster, b)?;
             (sa.is_candidate() && sb.is_candidate() && sa.term == sb.term).then_some(sa.term)
@@ -511,7 +528,7 @@ impl ElectionNemesis {
         if !self.hold(cluster, y, &[a], Duration::from_secs(3))? {
             return Err(incomplete(format!("{a} sent {y} nothing within 3 s")));
         }
-        let a_leads = wait_for(Duration::from_secs(2), || {
+        let a_leads = wait_for(&irq, Duration::from_secs(2), || {
             let sa = Self::state(cluster, a)?;
             (sa.is_leader() && sa.term == term).then_some(())
         });
@@ -528,7 +545,7 @@ impl ElectionNemesis {
         s.note(format!(
             "kill and restart {y}; let {b}'s vote request of term {term} through"
         ));
-        let b_leads = wait_for(Duration::from_secs(4), || {
+        let b_leads = wait_for(&irq, Duration::from_secs(4), || {
             let sb = Self::state(cluster, b)?;
             (sb.is_leader() && sb.term == term).then_some(())
         });
@@ -559,8 +576,9 @@ impl ElectionNemesis {
                 names.len()
             )));
         }
+        let irq = self.irq.clone();
         // 0. Who leads.
-        let found = wait_for(Duration::from_secs(10), || {
+        let found = wait_for(&irq, Duration::from_secs(10), || {
             names.iter().find_map(|n| {
                 Self::state(cluster, n)
                     .filter(ConsensusState::is_leader)
@@ -603,7 +621,7 @@ impl ElectionNemesis {
         s.note(format!(
             "cut {a} (leader, term {old_term}) and {b} off from {c}, {d}, {e}; {d} refuses {c} and {e}"
         ));
-        let deposed = wait_for(Duration::from_secs(10), || {
+        let deposed = wait_for(&irq, Duration::from_secs(10), || {
             Self::state(cluster, a).filter(|st| !st.is_leader())
         });
         let Some(sa) = deposed else {
@@ -690,7 +708,7 @@ impl ElectionNemesis {
         self.block(cluster, d, &[a, b, c, e], false)?;
         self.start(cluster, e)?;
         s.note(format!("cut {a} and {b} off from {d} again; restart {e}"));
-        let newer = wait_for(Duration::from_secs(15), || {
+        let newer = wait_for(&irq, Duration::from_secs(15), || {
             [c, e].into_iter().find_map(|n| {
                 Self::state(cluster, n)
                     .filter(|st| st.is_leader() && st.term > new_term)
@@ -702,7 +720,7 @@ impl ElectionNemesis {
                 "neither {c} nor {e} was elected within 15 s"
             )));
         };
-        let overwritten = wait_for(Duration::from_secs(5), || {
+        let overwritten = wait_for(&irq, Duration::from_secs(5), || {
             Self::state(cluster, d)
                 .filter(|st| {
                     st.last_term.unwrap_or(0) > old_term && st.commit_index.unwrap_or(0) >= x
@@ -778,7 +796,10 @@ impl Nemesis for ElectionNemesis {
                         v["steps"] = json!(steps.steps);
                         Ok(v)
                     }
-                    Err(Stop::Incomplete(Incomplete(why))) => {
+                    Err(Stop::Incomplete(Incomplete(mut why))) => {
+                        if self.irq.load(Ordering::SeqCst) {
+                            why = format!("interrupted, the run is ending ({why})");
+                        }
                         steps.note(format!("gave up: {why}"));
                         let healed = self.heal(cluster)?;
                         Ok(json!({
@@ -806,6 +827,10 @@ impl Nemesis for ElectionNemesis {
     fn teardown(&mut self, cluster: &Cluster) -> Result<(), NemesisError> {
         self.heal(cluster).map(|_| ())
     }
+
+    fn set_interrupt(&mut self, flag: Interrupt) {
+        self.irq = flag;
+    }
 }
 
 #[cfg(test)]
@@ -824,6 +849,22 @@ mod tests {
             held.into_iter().collect::<Vec<_>>(),
             vec!["10.213.7.13".to_string(), "::1".to_string()]
         );
+    }
+
+    #[test]
+    fn waits_give_up_at_once_when_interrupted() {
+        let irq = AtomicBool::new(true);
+        let t = Instant::now();
+        assert_eq!(wait_for(&irq, Duration::from_secs(5), || None::<()>), None);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        let irq = AtomicBool::new(false);
+        assert_eq!(wait_for(&irq, Duration::from_secs(5), || Some(3)), Some(3));
+        let t = Instant::now();
+        assert_eq!(
+            wait_for(&irq, Duration::from_millis(50), || None::<()>),
+            None
+        );
+        assert!(t.elapsed() >= Duration::from_millis(50));
     }
 
     #[test]

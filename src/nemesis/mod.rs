@@ -56,4 +56,13 @@ pub trait Nemesis: Send {
     fn invoke(&mut self, cluster: &Cluster, op: &Op) -> Result<Value, NemesisError>;
     /// Heal everything. Idempotent.
     fn teardown(&mut self, cluster: &Cluster) -> Result<(), NemesisError>;
+    /// Hand over the run's interrupt flag, set when the main phase ends or
+    /// the run stops (Ctrl-C, SIGTERM). A nemesis whose ops take long (a
+    /// choreography of many steps) gives up when it is set, so the heal
+    /// is not held up; quick nemeses ignore it.
+    fn set_interrupt(&mut self, _flag: Interrupt) {}
 }
+
+/// A flag shared between the runner and the nemesis: "stop what you are
+/// doing" (see [`Nemesis::set_interrupt`]).
+pub type Interrupt = std::sync::Arc<std::sync::atomic::AtomicBool>;

@@ -19,10 +19,11 @@ use super::signals::Stop;
 use crate::db::Cluster;
 use crate::generator::{GenCtx, Generator, Next};
 use crate::history::{Op, OpType, Process};
-use crate::nemesis::Nemesis;
+use crate::nemesis::{Interrupt, Nemesis};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,9 @@ pub struct Faults {
     log: Arc<RunLog>,
     /// The `f`s that end a fault (the package's final ops).
     stops: HashSet<String>,
+    /// Set when the main phase ends or the run stops; long nemesis ops
+    /// give up on it.
+    interrupt: Interrupt,
 }
 
 fn describe(f: &str, v: &Value) -> String {
@@ -64,6 +68,7 @@ impl Faults {
             recorder,
             log,
             stops,
+            interrupt: Interrupt::default(),
         }
     }
 
@@ -75,7 +80,14 @@ impl Faults {
     /// `Nemesis::setup`, on the blocking pool.
     pub async fn setup(&self) -> Result<(), String> {
         let (n, c) = (self.nemesis.clone(), self.cluster.clone());
-        match tokio::task::spawn_blocking(move || lock(&n).setup(&c)).await {
+        let flag = self.interrupt.clone();
+        match tokio::task::spawn_blocking(move || {
+            let mut n = lock(&n);
+            n.set_interrupt(flag);
+            n.setup(&c)
+        })
+        .await
+        {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(e) => Err(format!("nemesis setup panicked: {e}")),
         }
@@ -125,12 +137,33 @@ impl Faults {
 
     /// Run `schedule` (ops of process `nemesis`) until `limit` since
     /// `start`, the schedule is done, or the run stops. An op in progress
-    /// when the run stops is finished first (nemeses cannot be cut off
-    /// halfway; the heal follows at once).
+    /// then is finished first (nemeses cannot be cut off halfway; the heal
+    /// follows at once), but it is told through the interrupt flag, so a
+    /// long one gives up early.
     pub async fn run_schedule(
         &self,
         mut schedule: Box<dyn Generator>,
         mut rng: ChaCha8Rng,
+        start: Instant,
+        limit: Duration,
+        stop: &Stop,
+    ) {
+        let flag = self.interrupt.clone();
+        let watch = stop.clone();
+        let watcher = tokio::spawn(async move {
+            watch.sleep(limit.saturating_sub(start.elapsed())).await;
+            flag.store(true, Ordering::SeqCst);
+        });
+        self.schedule_loop(&mut schedule, &mut rng, start, limit, stop)
+            .await;
+        self.interrupt.store(true, Ordering::SeqCst);
+        watcher.abort();
+    }
+
+    async fn schedule_loop(
+        &self,
+        schedule: &mut Box<dyn Generator>,
+        rng: &mut ChaCha8Rng,
         start: Instant,
         limit: Duration,
         stop: &Stop,
@@ -145,7 +178,7 @@ impl Faults {
                 thread: 0,
                 threads: 1,
             };
-            match schedule.next(&ctx, &mut rng) {
+            match schedule.next(&ctx, rng) {
                 Next::Op { f, value, .. } => {
                     self.invoke(f, value).await;
                 }
@@ -186,4 +219,102 @@ impl Faults {
 
 fn lock<T: ?Sized>(m: &Mutex<Box<T>>) -> std::sync::MutexGuard<'_, Box<T>> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::memory::Fault;
+    use crate::db::memory::MemoryDb;
+    use crate::nemesis::NemesisError;
+    use crate::report::progress::{Mode, Terminal};
+    use std::sync::atomic::AtomicBool;
+
+    /// A nemesis whose one op lasts until it is interrupted (at most 20 s).
+    struct Slow {
+        irq: Interrupt,
+        interrupted: Arc<AtomicBool>,
+    }
+
+    impl Nemesis for Slow {
+        fn name(&self) -> &str {
+            "slow"
+        }
+        fn fs(&self) -> Vec<String> {
+            vec!["start-slow".into()]
+        }
+        fn setup(&mut self, _: &Cluster) -> Result<(), NemesisError> {
+            Ok(())
+        }
+        fn invoke(&mut self, _: &Cluster, _: &Op) -> Result<Value, NemesisError> {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(20) {
+                if self.irq.load(Ordering::SeqCst) {
+                    self.interrupted.store(true, Ordering::SeqCst);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(Value::Null)
+        }
+        fn teardown(&mut self, _: &Cluster) -> Result<(), NemesisError> {
+            Ok(())
+        }
+        fn set_interrupt(&mut self, flag: Interrupt) {
+            self.irq = flag;
+        }
+    }
+
+    /// One op at once, then nothing.
+    struct Once(bool);
+
+    impl Generator for Once {
+        fn next(&mut self, _: &GenCtx, _: &mut dyn rand::RngCore) -> Next {
+            if std::mem::replace(&mut self.0, true) {
+                Next::Done
+            } else {
+                Next::Op {
+                    f: "start-slow".into(),
+                    key: None,
+                    value: Value::Null,
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_nemesis_op_is_interrupted_when_the_main_phase_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let term = Arc::new(Terminal::new(Mode::Quiet));
+        let log = Arc::new(RunLog::create(&dir.path().join("log"), term).unwrap());
+        let recorder = Arc::new(Recorder::create(&dir.path().join("h.jsonl")).unwrap());
+        let cluster = Cluster {
+            nodes: Vec::new(),
+            db: Arc::new(MemoryDb::new(Fault::None)),
+        };
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let faults = Faults::new(
+            Box::new(Slow {
+                irq: Interrupt::default(),
+                interrupted: interrupted.clone(),
+            }),
+            cluster,
+            recorder,
+            log,
+            HashSet::new(),
+        );
+        faults.setup().await.unwrap();
+        let t = Instant::now();
+        faults
+            .run_schedule(
+                Box::new(Once(false)),
+                rand::SeedableRng::seed_from_u64(1),
+                Instant::now(),
+                Duration::from_millis(300),
+                &Stop::new(),
+            )
+            .await;
+        assert!(interrupted.load(Ordering::SeqCst), "never told to stop");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
 }

@@ -247,6 +247,22 @@ fn collect_logs(cluster: &Cluster, dir: &RunDir) -> Vec<String> {
     problems
 }
 
+/// How a Db setup failure ends the run: a node that cannot be reached or
+/// never comes up is something the user must look at (exit 254, the
+/// message names the node); anything else is faultline's own failure (255).
+fn setup_error(e: &crate::db::DbError, msg: String) -> RunError {
+    use crate::db::DbError;
+    use crate::remote::RemoteError;
+    match e {
+        DbError::NotReady { .. }
+        | DbError::Unsupported { .. }
+        | DbError::Remote(RemoteError::Unreachable { .. } | RemoteError::Host(_)) => {
+            RunError::BadInput(msg)
+        }
+        _ => RunError::Internal(msg),
+    }
+}
+
 async fn with_cluster(
     spec: &TestSpec,
     dir: &RunDir,
@@ -263,14 +279,14 @@ async fn with_cluster(
     let t = std::time::Instant::now();
     blocking("db setup", move || {
         for n in &c.nodes {
-            c.db.setup(&c, n)
-                .map_err(|e| format!("{} setup on {}: {e}", c.db.name(), n.name))?;
+            c.db.setup(&c, n).map_err(|e| {
+                setup_error(&e, format!("{} setup on {}: {e}", c.db.name(), n.name))
+            })?;
         }
         c.db.await_ready(&c, ready)
-            .map_err(|e| format!("{} not ready: {e}", c.db.name()))
+            .map_err(|e| setup_error(&e, format!("{} not ready: {e}", c.db.name())))
     })
-    .await?
-    .map_err(RunError::Internal)?;
+    .await??;
     log.info(format!(
         "{} serving on {} node(s) after {:.2} s",
         cluster.db.name(),
@@ -428,4 +444,34 @@ async fn with_cluster(
     }
     term.finish();
     Ok(Finished { history, facts })
+}
+
+#[cfg(test)]
+mod setup_error_tests {
+    use super::*;
+    use crate::db::DbError;
+    use crate::remote::RemoteError;
+
+    #[test]
+    fn unreachable_or_unready_nodes_are_the_users_to_fix() {
+        let bad = [
+            DbError::NotReady {
+                node: "n2".into(),
+                reason: "no answer".into(),
+            },
+            DbError::Remote(RemoteError::Unreachable {
+                node: "n3".into(),
+                reason: "connection refused".into(),
+            }),
+        ];
+        for e in bad {
+            let r = setup_error(&e, format!("refkv setup: {e}"));
+            assert!(
+                matches!(r, RunError::BadInput(ref m) if m.contains("n")),
+                "{r:?}"
+            );
+        }
+        let r = setup_error(&DbError::Other("boom".into()), "refkv setup: boom".into());
+        assert!(matches!(r, RunError::Internal(_)), "{r:?}");
+    }
 }
