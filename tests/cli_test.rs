@@ -186,3 +186,58 @@ fn help_documents_the_flags() {
         assert!(h.contains(flag), "{flag} missing from --help");
     }
 }
+
+/// Run `faultline ARGS` on a pseudo-terminal (util-linux `script`), with
+/// or without NO_COLOR; returns everything it drew. `None` when `script`
+/// is missing.
+fn on_a_tty(args: &str, no_color: bool) -> Option<String> {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return None;
+    }
+    let bin = env!("CARGO_BIN_EXE_faultline");
+    let env = if no_color {
+        "env NO_COLOR=1"
+    } else {
+        "env -u NO_COLOR"
+    };
+    let out = Command::new("script")
+        .args(["-qec", &format!("{env} {bin} {args}"), "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .expect("script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn on_a_tty_a_live_progress_bar_shows_phase_counts_and_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = format!(
+        "test --cluster memory --nemesis none --time-limit 2 --seed 3 --results {}",
+        dir.path().display()
+    );
+    let Some(plain) = on_a_tty(&args, true) else {
+        return;
+    };
+    // Redrawn in place (erase-line), with the phase, the counts and the fault.
+    assert!(plain.contains("\x1b[2K"), "no live redraw:\n{plain}");
+    assert!(plain.contains("main ["), "no main-phase bar:\n{plain}");
+    assert!(plain.contains("| fault: none"), "{plain}");
+    assert!(plain.contains("ok ") && plain.contains(" fail "), "{plain}");
+    assert!(plain.contains("verdict: VALID"), "{plain}");
+    // NO_COLOR: no colour or bold codes at all.
+    for code in ["\x1b[1m", "\x1b[32m", "\x1b[36m", "\x1b[34m"] {
+        assert!(!plain.contains(code), "colour {code:?} despite NO_COLOR");
+    }
+    // Without NO_COLOR the bar is coloured.
+    let coloured = on_a_tty(&args, false).unwrap();
+    assert!(
+        coloured.contains("\x1b[32m") || coloured.contains("\x1b[1m"),
+        "no colour without NO_COLOR"
+    );
+}
