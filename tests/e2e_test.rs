@@ -157,81 +157,73 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[test]
-fn bug_vote_twice_is_caught_by_the_double_vote_choreography() {
-    if !root_or_skip("bug_vote_twice_is_caught_by_the_double_vote_choreography") {
+/// One choreography case: `faultline test ARGS` exits `code`, and the
+/// history records the outcome `reached` at least once and `never` (an
+/// outcome prefix) no time — so the run got to the decisive step, and what
+/// happened there is what the verdict says.
+fn choreography_case(name: &str, args: &str, code: i32, reached: &str, never: Option<&str>) {
+    if !root_or_skip(name) {
         return;
     }
     let _s = serial();
-    let outcomes = election_outcomes(
+    let outcomes = election_outcomes(args, code);
+    assert!(
+        outcomes.iter().any(|o| o == reached),
+        "{name}: never {reached}: {outcomes:?}"
+    );
+    if let Some(never) = never {
+        assert!(
+            !outcomes.iter().any(|o| o.starts_with(never)),
+            "{name}: {never}: {outcomes:?}"
+        );
+    }
+}
+
+#[test]
+fn bug_vote_twice_is_caught_by_the_double_vote_choreography() {
+    choreography_case(
+        "bug_vote_twice_is_caught_by_the_double_vote_choreography",
         "--cluster refkv-3-slow-election --bug vote-twice --nemesis double-vote \
          --time-limit 25 --seed 1 --test-count 3",
         1,
-    );
-    assert!(
-        outcomes.iter().any(|o| o == "two-leaders"),
-        "the voter never voted twice: {outcomes:?}"
+        "two-leaders",
+        None,
     );
 }
 
 #[test]
 fn correct_refkv_is_valid_under_the_double_vote_choreography() {
-    if !root_or_skip("correct_refkv_is_valid_under_the_double_vote_choreography") {
-        return;
-    }
-    let _s = serial();
-    let outcomes = election_outcomes(
+    // The voter kept its vote across the restart.
+    choreography_case(
+        "correct_refkv_is_valid_under_the_double_vote_choreography",
         "--cluster refkv-3-slow-election --nemesis double-vote --time-limit 45 --seed 1",
         0,
+        "voter-refused",
+        Some("two-leaders"),
     );
-    // The choreography got to the decisive step, and the voter kept its vote.
-    assert!(
-        outcomes.iter().any(|o| o == "voter-refused"),
-        "never reached the second vote request: {outcomes:?}"
-    );
-    assert!(!outcomes.iter().any(|o| o == "two-leaders"), "{outcomes:?}");
 }
 
 #[test]
 fn bug_commit_old_term_is_caught_by_the_figure_8_choreography() {
-    if !root_or_skip("bug_commit_old_term_is_caught_by_the_figure_8_choreography") {
-        return;
-    }
-    let _s = serial();
-    let outcomes = election_outcomes(
+    choreography_case(
+        "bug_commit_old_term_is_caught_by_the_figure_8_choreography",
         "--cluster refkv-figure-8 --bug commit-old-term --nemesis figure-8 --workload set \
          --time-limit 40 --seed 1 --test-count 3",
         1,
-    );
-    assert!(
-        outcomes
-            .iter()
-            .any(|o| o == "old-entry-committed-then-lost"),
-        "the leader never committed an old entry that was then lost: {outcomes:?}"
+        "old-entry-committed-then-lost",
+        None,
     );
 }
 
 #[test]
 fn correct_refkv_is_valid_under_the_figure_8_choreography() {
-    if !root_or_skip("correct_refkv_is_valid_under_the_figure_8_choreography") {
-        return;
-    }
-    let _s = serial();
-    let outcomes = election_outcomes(
+    // The leader did not commit the old entry by counting replicas.
+    choreography_case(
+        "correct_refkv_is_valid_under_the_figure_8_choreography",
         "--cluster refkv-figure-8 --nemesis figure-8 --workload set --time-limit 40 --seed 1",
         0,
-    );
-    // The choreography got to the decisive step, and the leader did not
-    // commit the old entry.
-    assert!(
-        outcomes.iter().any(|o| o == "old-entry-not-committed"),
-        "never reached the decisive step: {outcomes:?}"
-    );
-    assert!(
-        !outcomes
-            .iter()
-            .any(|o| o.starts_with("old-entry-committed")),
-        "{outcomes:?}"
+        "old-entry-not-committed",
+        Some("old-entry-committed"),
     );
 }
 
