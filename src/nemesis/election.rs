@@ -96,31 +96,31 @@ pub struct ElectionNemesis {
 struct Incomplete(String);
 
 /// What a choreography step can end in.
-enum Stop {
+enum Halt {
     Incomplete(Incomplete),
     Error(NemesisError),
 }
 
-impl From<NemesisError> for Stop {
+impl From<NemesisError> for Halt {
     fn from(e: NemesisError) -> Self {
-        Stop::Error(e)
+        Halt::Error(e)
     }
 }
 
-impl From<crate::db::DbError> for Stop {
+impl From<crate::db::DbError> for Halt {
     fn from(e: crate::db::DbError) -> Self {
-        Stop::Error(e.into())
+        Halt::Error(e.into())
     }
 }
 
-impl From<crate::remote::RemoteError> for Stop {
+impl From<crate::remote::RemoteError> for Halt {
     fn from(e: crate::remote::RemoteError) -> Self {
-        Stop::Error(e.into())
+        Halt::Error(e.into())
     }
 }
 
-fn incomplete(why: impl Into<String>) -> Stop {
-    Stop::Incomplete(Incomplete(why.into()))
+fn incomplete(why: impl Into<String>) -> Halt {
+    Halt::Incomplete(Incomplete(why.into()))
 }
 
 /// The steps taken, with their times since the op began.
@@ -301,7 +301,7 @@ impl ElectionNemesis {
         tries: usize,
         per_hold: Duration,
         mut done: impl FnMut() -> bool,
-    ) -> Result<bool, Stop> {
+    ) -> Result<bool, Halt> {
         let irq = self.irq.clone();
         for _ in 0..tries {
             if irq.load(Ordering::SeqCst) {
@@ -382,7 +382,7 @@ impl ElectionNemesis {
         at: &str,
         from: &[&str],
         timeout: Duration,
-    ) -> Result<bool, Stop> {
+    ) -> Result<bool, Halt> {
         let irq = self.irq.clone();
         self.pause(cluster, at)?;
         self.block(cluster, at, from, false)?;
@@ -447,7 +447,7 @@ impl ElectionNemesis {
     }
 
     /// The `double-vote` choreography (see the module docs).
-    fn double_vote(&mut self, cluster: &Cluster, pick: u64, s: &mut Steps) -> Result<Value, Stop> {
+    fn double_vote(&mut self, cluster: &Cluster, pick: u64, s: &mut Steps) -> Result<Value, Halt> {
         let mut names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
         if names.len() != 3 {
             return Err(incomplete(format!(
@@ -568,7 +568,7 @@ impl ElectionNemesis {
 
 impl ElectionNemesis {
     /// The `figure-8` choreography (see the module docs).
-    fn figure_8(&mut self, cluster: &Cluster, pick: u64, s: &mut Steps) -> Result<Value, Stop> {
+    fn figure_8(&mut self, cluster: &Cluster, pick: u64, s: &mut Steps) -> Result<Value, Halt> {
         let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
         if names.len() != 5 {
             return Err(incomplete(format!(
@@ -796,7 +796,7 @@ impl Nemesis for ElectionNemesis {
                         v["steps"] = json!(steps.steps);
                         Ok(v)
                     }
-                    Err(Stop::Incomplete(Incomplete(mut why))) => {
+                    Err(Halt::Incomplete(Incomplete(mut why))) => {
                         if self.irq.load(Ordering::SeqCst) {
                             why = format!("interrupted, the run is ending ({why})");
                         }
@@ -810,7 +810,7 @@ impl Nemesis for ElectionNemesis {
                             "healed": healed,
                         }))
                     }
-                    Err(Stop::Error(e)) => {
+                    Err(Halt::Error(e)) => {
                         let _ = self.heal(cluster);
                         Err(e)
                     }
