@@ -360,6 +360,15 @@ fn a_nemesis_can_be_a_list_of_fault_families() {
         s.name, "refkv-register-pause+clock",
         "a directory name without commas"
     );
+    // The election choreographies are a family too, never part of `all`.
+    let s = nem("election");
+    assert_eq!(s.nemesis.config.families().unwrap(), vec!["election"]);
+    assert!(!nem("all")
+        .nemesis
+        .config
+        .families()
+        .unwrap()
+        .contains(&"election"));
     // A shipped file of the same name wins (and means the same).
     assert_eq!(nem("all").nemesis.config.faults, vec!["all"]);
     assert!(nem("none").nemesis.config.families().unwrap().is_empty());

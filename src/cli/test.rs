@@ -36,8 +36,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE|NAME", default_value = spec::load::DEFAULT_WORKLOAD)]
     pub workload: String,
     /// The nemesis: a file, a name in nemeses/ (partition-kill, partition,
-    /// kill, pause, clock, loss, all, none), or a comma list of fault
-    /// families (partition,kill,pause,clock,loss; all; none).
+    /// kill, pause, clock, loss, all, none, crash, skew-partition,
+    /// double-vote, figure-8), or a comma list of fault families
+    /// (partition,kill,pause,clock,loss; election; all; none).
     #[arg(long, value_name = "FILE|NAME|LIST", default_value = spec::load::DEFAULT_NEMESIS)]
     pub nemesis: String,
     /// The test's name, for DIR/NAME/ under --results [default:

@@ -18,7 +18,7 @@
 
 use super::{ClusterSpec, Concurrency, NemesisSpec, TestSpec, WorkloadSpec};
 use crate::db::Capabilities;
-use crate::nemesis::package::{self, NemesisConfig, FAMILIES};
+use crate::nemesis::package::{self, NemesisConfig, FAMILIES, SCENARIO_FAMILIES};
 use crate::nemesis::NemesisError;
 use crate::node::bugs::Bug;
 use serde::de::DeserializeOwned;
@@ -452,7 +452,12 @@ pub fn nemesis_from_families(list: &str) -> Option<NemesisSpec> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    let known = |f: &String| FAMILIES.contains(&f.as_str()) || f == "all" || f == "none";
+    let known = |f: &String| {
+        FAMILIES.contains(&f.as_str())
+            || SCENARIO_FAMILIES.contains(&f.as_str())
+            || f == "all"
+            || f == "none"
+    };
     if faults.is_empty() || !faults.iter().all(known) {
         return None;
     }
@@ -481,8 +486,9 @@ fn find_nemesis(arg: &str, root: &Path) -> Result<(NemesisSpec, NemesisSource), 
     }
     let mut valid = names(Kind::Nemesis, root);
     valid.push(format!(
-        "or a comma list of fault families ({}, all, none)",
-        FAMILIES.join(", ")
+        "or a comma list of fault families ({}, {}, all, none)",
+        FAMILIES.join(", "),
+        SCENARIO_FAMILIES.join(", ")
     ));
     Err(SpecError::UnknownName {
         kind: "nemesis",
