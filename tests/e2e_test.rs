@@ -228,31 +228,28 @@ fn correct_refkv_is_valid_under_the_figure_8_choreography() {
 }
 
 fn leftovers() -> Vec<String> {
+    // `[ ]` keeps the process pattern from matching this shell's own
+    // command line.
+    let checks = [
+        ("namespaces", "ip netns list | grep '^faultline-' || true"),
+        ("processes", "pgrep -af '[ ]node --id ' || true"),
+        ("rules", "iptables -S FORWARD | grep faultline || true"),
+        (
+            "links",
+            "ip -o link show | grep -E 'faultline0|faultline-h' || true",
+        ),
+        (
+            "faketime files",
+            "ls /run/faultline/faketime 2>/dev/null || true",
+        ),
+    ];
     let mut found = Vec::new();
-    let sh = |cmd: &str| {
+    for (what, cmd) in checks {
         let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let netns = sh("ip netns list | grep '^faultline-' || true");
-    if !netns.is_empty() {
-        found.push(format!("namespaces: {netns}"));
-    }
-    // `[ ]` keeps the pattern from matching this shell's own command line.
-    let procs = sh("pgrep -af '[ ]node --id ' || true");
-    if !procs.is_empty() {
-        found.push(format!("processes: {procs}"));
-    }
-    let rules = sh("iptables -S FORWARD | grep faultline || true");
-    if !rules.is_empty() {
-        found.push(format!("rules: {rules}"));
-    }
-    let links = sh("ip -o link show | grep -E 'faultline0|faultline-h' || true");
-    if !links.is_empty() {
-        found.push(format!("links: {links}"));
-    }
-    let files = sh("ls /run/faultline/faketime 2>/dev/null || true");
-    if !files.is_empty() {
-        found.push(format!("faketime files: {files}"));
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !text.is_empty() {
+            found.push(format!("{what}: {text}"));
+        }
     }
     found
 }

@@ -21,15 +21,11 @@ fn op(f: &str, value: Value) -> Op {
     Op::invoke(Process::Nemesis, f, value)
 }
 
-#[test]
-fn all_package_hits_the_real_leader_and_final_ops_heal_everything() {
-    if !root_or_skip("all_package_hits_the_real_leader_and_final_ops_heal_everything") {
-        return;
-    }
-    let _s = serial();
-    let net = TestNet::new(3);
+/// refkv set up on `net`'s nodes with `extra` node flags, serving.
+fn serving_refkv(net: &TestNet, extra: &[&str]) -> (Arc<RefKv>, Cluster) {
     let db = Arc::new(RefKv::new(RefKvOptions {
         binary: env!("CARGO_BIN_EXE_faultline").into(),
+        extra_args: extra.iter().map(|a| a.to_string()).collect(),
         ..Default::default()
     }));
     let c = Cluster {
@@ -40,6 +36,17 @@ fn all_package_hits_the_real_leader_and_final_ops_heal_everything() {
         db.setup(&c, n).unwrap();
     }
     db.await_ready(&c, Duration::from_secs(15)).unwrap();
+    (db, c)
+}
+
+#[test]
+fn all_package_hits_the_real_leader_and_final_ops_heal_everything() {
+    if !root_or_skip("all_package_hits_the_real_leader_and_final_ops_heal_everything") {
+        return;
+    }
+    let _s = serial();
+    let net = TestNet::new(3);
+    let (db, c) = serving_refkv(&net, &[]);
 
     let cfg: NemesisConfig =
         serde_norway::from_str("faults: [all]\nclock:\n  strobe-duration-ms: 200\n").unwrap();
@@ -174,19 +181,7 @@ fn election_double_vote_really_cuts_and_stop_heals() {
     }
     let _s = serial();
     let net = TestNet::new(3);
-    let db = Arc::new(RefKv::new(RefKvOptions {
-        binary: env!("CARGO_BIN_EXE_faultline").into(),
-        extra_args: vec!["--election-timeout-ms".into(), "1500".into()],
-        ..Default::default()
-    }));
-    let c = Cluster {
-        nodes: net.nodes.clone(),
-        db: db.clone(),
-    };
-    for n in &c.nodes {
-        db.setup(&c, n).unwrap();
-    }
-    db.await_ready(&c, Duration::from_secs(15)).unwrap();
+    let (db, c) = serving_refkv(&net, &["--election-timeout-ms", "1500"]);
     let cfg: NemesisConfig =
         serde_norway::from_str("faults: [election]\nelection:\n  targets: [double-vote]\n")
             .unwrap();

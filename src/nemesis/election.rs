@@ -413,13 +413,11 @@ impl ElectionNemesis {
     fn heal(&mut self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
         self.cut_from.clear();
         self.blocked.clear();
-        let mut first_err: Option<NemesisError> = None;
+        let mut first_err: Option<NemesisError> =
+            iptables::flush_all(&cluster.nodes, &[ELECTION_CHAIN])
+                .err()
+                .map(Into::into);
         let mut touched = Vec::new();
-        for node in &cluster.nodes {
-            if let Err(e) = iptables::flush(node, ELECTION_CHAIN) {
-                first_err.get_or_insert(e.into());
-            }
-        }
         for name in std::mem::take(&mut self.paused) {
             if let Some(n) = cluster.node(&name) {
                 match cluster.db.resume(cluster, n) {

@@ -85,6 +85,25 @@ pub fn flush(node: &Node, chain: &str) -> Result<(), RemoteError> {
     run_script(node, &script)
 }
 
+/// Flush `chains` on every node, going on past failures: the names of the
+/// nodes healed, or the first error met.
+pub fn flush_all(nodes: &[Node], chains: &[&str]) -> Result<Vec<String>, RemoteError> {
+    let mut healed = Vec::new();
+    let mut first_err = None;
+    for node in nodes {
+        match chains.iter().try_for_each(|c| flush(node, c)) {
+            Ok(()) => healed.push(node.name.clone()),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        None => Ok(healed),
+        Some(e) => Err(e),
+    }
+}
+
 /// The number of rules in `chain` (0 when it does not exist).
 pub fn rule_count(node: &Node, chain: &str) -> Result<usize, RemoteError> {
     let out = node.remote.exec(&["iptables", "-w", "-S", chain])?;

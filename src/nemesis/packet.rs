@@ -32,20 +32,7 @@ impl LossNemesis {
     }
 
     fn heal(&self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
-        let mut healed = Vec::new();
-        let mut first_err = None;
-        for node in &cluster.nodes {
-            match iptables::flush(node, LOSS_CHAIN) {
-                Ok(()) => healed.push(node.name.clone()),
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        match first_err {
-            None => Ok(healed),
-            Some(e) => Err(e.into()),
-        }
+        Ok(iptables::flush_all(&cluster.nodes, &[LOSS_CHAIN])?)
     }
 }
 

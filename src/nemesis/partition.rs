@@ -236,22 +236,10 @@ impl PartitionNemesis {
     }
 
     fn heal(&self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
-        let mut healed = Vec::new();
-        let mut first_err = None;
-        for node in &cluster.nodes {
-            let r = iptables::flush(node, PARTITION_CHAIN)
-                .and_then(|()| iptables::flush(node, PARTITION_OUT_CHAIN));
-            match r {
-                Ok(()) => healed.push(node.name.clone()),
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        match first_err {
-            None => Ok(healed),
-            Some(e) => Err(e.into()),
-        }
+        Ok(iptables::flush_all(
+            &cluster.nodes,
+            &[PARTITION_CHAIN, PARTITION_OUT_CHAIN],
+        )?)
     }
 
     fn apply(&self, cluster: &Cluster, grudge: &Grudge) -> Result<(), NemesisError> {
