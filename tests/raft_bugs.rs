@@ -258,3 +258,113 @@ fn a_failing_seed_replays_exactly() {
     let f2 = run_seeds(f1.seed, 1, &Bug::LeaseRead.into()).expect_err("replay fails too");
     assert_eq!((f1.at_ms, f1.violation), (f2.at_ms, f2.violation));
 }
+
+/// Issue 13 item 1, the interleaving of the Raft paper's Figure 8 seen from
+/// a client, five nodes, with the server's waiter rules
+/// ([`faultline::node::waiters`]):
+///
+/// 1. A leads and writes X1..X3 at i..i+2; only B receives them.
+/// 2. C wins the next term with D and E; its first entry (a no-op at i)
+///    reaches only A, which truncates X1..X3. C dies.
+/// 3. A wins the next term with D and E (its appends reach nobody) and a
+///    client writes Y, which lands at X3's index.
+/// 4. A dies; B wins with D and E and commits X1..X3.
+///
+/// No write may be answered "overwritten" (definite) and then be applied.
+#[test]
+fn a_write_truncated_from_its_leader_is_not_answered_definite() {
+    let mut sim = Sim::new(SimOptions::calm(13, 5));
+    let ids = sim.ids();
+    let ok = |r: Result<bool, SimFailure>, what: &str| match r {
+        Ok(true) => {}
+        Ok(false) => panic!("{what} did not happen"),
+        Err(f) => panic!("{f}"),
+    };
+    ok(
+        sim.run_until(3_000, |s| s.leader().is_some()),
+        "first election",
+    );
+    sim.run_for(100).unwrap();
+    // 1. From here on, who hears whom is set by drop filters (partitions
+    // would also drop what is sent while they last).
+    let a = sim.leader().expect("leader");
+    let b = others(&ids, &[a])[0];
+    let cde = others(&ids, &[a, b]);
+    let in_cde = move |n: NodeId| n != a && n != b;
+    // {A, B} | {C, D, E}, except that C's appends to A pass (held below).
+    sim.set_drop_filter(Some(Box::new(move |m| {
+        let same_side = in_cde(m.from) == in_cde(m.to);
+        let c_to_a = in_cde(m.from) && m.to == a && m.body.kind() == "AppendEntries";
+        !(same_side || c_to_a)
+    })));
+    let xs: Vec<_> = (0..3)
+        .map(|k| sim.propose(a, 100 + k).unwrap().expect("A leads"))
+        .collect();
+    let x3 = xs[2];
+    ok(
+        sim.run_until(300, |s| s.node(b).is_some_and(|r| r.log().matches(x3))),
+        "B receiving X1..X3",
+    );
+    // 2. Hold every append of C, D and E, so the new leader's no-op goes
+    // nowhere until it is released to A alone.
+    sim.set_hold_filter(Some(Box::new(move |m| {
+        in_cde(m.from) && m.body.kind() == "AppendEntries"
+    })));
+    ok(
+        sim.run_until(5_000, |s| leader_among(s, &cde).is_some()),
+        "C's election",
+    );
+    let c = leader_among(&sim, &cde).expect("leader");
+    let de = others(&cde, &[c]);
+    sim.run_for(5).unwrap();
+    sim.crash(c);
+    sim.set_hold_filter(None);
+    let released = sim
+        .release_held(|m| m.from == c && m.to == a)
+        .expect("deliver");
+    assert!(released > 0, "C's no-op reached A");
+    assert!(
+        sim.node(a).is_some_and(|r| !r.log().matches(xs[0])),
+        "A truncated X1"
+    );
+    // 3. B is cut off; A's appends reach nobody, so D and E keep logs B
+    // can beat.
+    sim.set_drop_filter(Some(Box::new(move |m| {
+        m.from == b || m.to == b || (m.from == a && m.body.kind() == "AppendEntries")
+    })));
+    ok(
+        sim.run_until(5_000, |s| {
+            s.node(a).is_some_and(|r| r.role() == Role::Leader)
+        }),
+        "A's election",
+    );
+    // Propose until a write lands on X3's index.
+    let mut landed = false;
+    for k in 0..4 {
+        match sim.propose(a, 200 + k).unwrap() {
+            Some(y) if y.index == x3.index => {
+                landed = true;
+                break;
+            }
+            Some(y) if y.index > x3.index => break,
+            _ => {}
+        }
+    }
+    assert!(landed, "a new write reused X3's index");
+    sim.run_for(5).unwrap();
+    // 4.
+    sim.crash(a);
+    sim.set_drop_filter(None);
+    ok(
+        sim.run_until(5_000, |s| {
+            s.node(b).is_some_and(|r| r.commit_index() >= x3.index)
+        }),
+        "B committing X1..X3",
+    );
+    sim.run_for(200).unwrap();
+    assert!(
+        sim.state_machine(b).0.contains_key(&102),
+        "X3 is applied on B"
+    );
+    assert!(de.iter().all(|&n| sim.node(n).is_some()));
+}

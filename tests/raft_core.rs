@@ -467,3 +467,56 @@ fn malformed_append_entries_are_ignored_without_panicking() {
     assert_eq!(terms_of(&n), before);
     assert_eq!(n.commit_index(), 0);
 }
+
+/// Issue 13 item 2: a follower whose log runs past a snapshot it does not
+/// match (a deposed leader's uncommitted tail) receives that snapshot and,
+/// before the server takes the next `Ready`, an AppendEntries right after
+/// it. The entries it acknowledges must be in that `Ready` — otherwise the
+/// ack is false (it counts toward commit) and the WAL sees a gap.
+#[test]
+fn entries_acknowledged_after_a_conflicting_snapshot_are_persisted() {
+    // Follower 2: indexes 1..=6, terms 1 1 2 2 2 2 (an old leader's tail).
+    let mut f = node(2, &[1, 1, 2, 2, 2, 2], Bugs::none());
+    let first = f.take_ready();
+    assert!(first.entries.is_empty(), "restarted from disk: nothing new");
+    // The term-3 leader compacted to index 3 (term 3 there): it conflicts
+    // with the follower's entry 3 of term 2.
+    let snap = faultline::node::raft::Snapshot {
+        last: LogId { term: 3, index: 3 },
+        data: b"sm".to_vec(),
+    };
+    let msg = |body| Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body,
+    };
+    f.step(msg(Body::InstallSnapshot { snapshot: snap }));
+    let e4 = Entry {
+        term: 3,
+        index: 4,
+        payload: Payload::Data(b"x".to_vec()),
+    };
+    f.step(msg(Body::AppendEntries {
+        prev: LogId { term: 3, index: 3 },
+        entries: vec![e4.clone()],
+        commit: 3,
+    }));
+    let rd = f.take_ready();
+    assert_eq!(rd.truncate_from, Some(4), "the old tail is deleted");
+    assert_eq!(rd.snapshot.as_ref().map(|s| s.last.index), Some(3));
+    let acked: Vec<u64> = rd
+        .messages
+        .iter()
+        .filter_map(|m| match &m.body {
+            Body::AppendEntriesResponse { result: Ok(i), .. } => Some(*i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acked, vec![4]);
+    assert_eq!(
+        rd.entries,
+        vec![e4],
+        "index 4 is acknowledged, so it must be persisted in this Ready"
+    );
+}

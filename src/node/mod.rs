@@ -11,6 +11,8 @@
 //! - [`server`]: wires them together into a running node.
 //! - [`local_cluster`]: real node processes on loopback, for tests and benchmarks.
 //! - [`bugs`]: the switchable bugs.
+//! - [`waiters`]: which client write is answered what, and when (shared
+//!   by the server and the simulator).
 
 pub mod api;
 pub mod bugs;
@@ -21,3 +23,4 @@ pub mod raft;
 pub mod server;
 pub mod storage;
 pub mod transport;
+pub mod waiters;

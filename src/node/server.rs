@@ -21,10 +21,11 @@ use crate::node::events::EventLog;
 use crate::node::kv::{Command, KvState, Outcome};
 use crate::node::raft::{
     Config, Entry, HardState, Index, LogId, Message, NodeId, NotLeader, Payload, Persisted,
-    RaftNode, Ready, Role, Snapshot, Term,
+    RaftNode, Ready, Role, Snapshot,
 };
 use crate::node::storage::{self, Durability, Wal};
 use crate::node::transport::Transport;
+use crate::node::waiters::{Fate, Waiters};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -352,7 +353,7 @@ fn serve_node(
             snapshot_entries: cfg.snapshot_entries.max(1),
             transport,
             names,
-            waiters: BTreeMap::new(),
+            waiters: Waiters::new(),
             reads: HashMap::new(),
             ready_reads: Vec::new(),
             next_ctx: 1,
@@ -447,13 +448,16 @@ fn restore_kv(data: &[u8]) -> Result<KvState, String> {
     KvState::restore(&v)
 }
 
-/// A client waiting for its proposal at some log index.
-struct Waiter {
-    term: Term,
-    reply: tokio::sync::oneshot::Sender<Result<Reply, CoreError>>,
-}
-
 type ReplyTx = tokio::sync::oneshot::Sender<Result<Reply, CoreError>>;
+
+/// The error a waiter that did not apply is answered with: definite only
+/// for [`Fate::Overwritten`] (another entry was applied at its index).
+fn fate_error(fate: Fate) -> CoreError {
+    match fate {
+        Fate::Overwritten => CoreError::Overwritten,
+        Fate::Applied | Fate::Unknown => CoreError::OutcomeUnknown,
+    }
+}
 
 /// The core thread's state.
 struct Core {
@@ -466,8 +470,8 @@ struct Core {
     snapshot_entries: u64,
     transport: Transport<Message>,
     names: BTreeMap<NodeId, String>,
-    /// Proposals of this node, by log index.
-    waiters: BTreeMap<Index, Waiter>,
+    /// Proposals of this node, by log index (the rules: [`Waiters`]).
+    waiters: Waiters<ReplyTx>,
     /// Reads waiting for their ReadIndex round.
     reads: HashMap<u64, (ReadQuery, ReplyTx)>,
     /// Reads confirmed, waiting for the state machine to reach their index.
@@ -548,8 +552,10 @@ impl Core {
     }
 
     fn fail_all(&mut self, e: CoreError) {
-        for (_, w) in std::mem::take(&mut self.waiters) {
-            let _ = w.reply.send(Err(e.clone()));
+        // Shutdown and fatal errors are indefinite for writes: a proposed
+        // entry may still be committed by the others.
+        for (reply, _) in self.waiters.drain() {
+            let _ = reply.send(Err(e.clone()));
         }
         for (_, (_, r)) in self.reads.drain() {
             let _ = r.send(Err(e.clone()));
@@ -600,18 +606,7 @@ impl Core {
                         }
                     };
                     match self.raft.propose(data) {
-                        Ok(id) => {
-                            let w = Waiter {
-                                term: id.term,
-                                reply,
-                            };
-                            // A waiter of an earlier term at the same index:
-                            // its entry was truncated from this leader's log,
-                            // so it can never commit.
-                            if let Some(old) = self.waiters.insert(id.index, w) {
-                                let _ = old.reply.send(Err(CoreError::Overwritten));
-                            }
-                        }
+                        Ok(id) => self.waiters.proposed(id, reply),
                         Err(e) => {
                             let _ = reply.send(Err(self.not_leader(e)));
                         }
@@ -703,9 +698,8 @@ impl Core {
                         );
                         // Proposals covered by the snapshot: their fate is
                         // unknown here.
-                        let later = self.waiters.split_off(&(s.last.index + 1));
-                        for (_, w) in std::mem::replace(&mut self.waiters, later) {
-                            let _ = w.reply.send(Err(CoreError::OutcomeUnknown));
+                        for (reply, fate) in self.waiters.snapshot_installed(s.last.index) {
+                            let _ = reply.send(Err(fate_error(fate)));
                         }
                     }
                     Err(why) => {
@@ -720,10 +714,10 @@ impl Core {
         for e in rd.committed {
             self.apply(e);
         }
-        // A leader that lost leadership keeps its waiters: the next leader
-        // either commits their entries (this node, now a follower, applies
-        // them and answers ok) or overwrites them (definite failure). Only
-        // the client's timeout leaves the outcome unknown.
+        // A leader that lost leadership, or a follower whose log was
+        // truncated, keeps its waiters: whichever entry is committed at their
+        // index decides (this node applies it in time and answers ok or
+        // overwritten). Only the client's timeout leaves the outcome unknown.
         // 8: reads.
         for rs in rd.read_states {
             if let Some((q, reply)) = self.reads.remove(&rs.ctx) {
@@ -759,13 +753,16 @@ impl Core {
             }),
         };
         self.applied = e.index;
-        if let Some(w) = self.waiters.remove(&e.index) {
-            let r = match outcome {
-                Some(o) if w.term == e.term => Ok(Reply::Applied(o)),
-                // Another leader's entry took the slot: ours never applies.
-                _ => Err(CoreError::Overwritten),
+        let mut outcome = outcome;
+        for (reply, fate) in self.waiters.applied(e.log_id()) {
+            let r = match (fate, outcome.take()) {
+                (Fate::Applied, Some(o)) => Ok(Reply::Applied(o)),
+                // A no-op at a client's exact id cannot happen; if it did,
+                // claim nothing.
+                (Fate::Applied, None) => Err(CoreError::OutcomeUnknown),
+                (f, _) => Err(fate_error(f)),
             };
-            let _ = w.reply.send(r);
+            let _ = reply.send(r);
         }
     }
 

@@ -1329,13 +1329,21 @@ impl RaftNode {
             );
             return;
         }
-        if !self.log.matches(s) {
-            // Everything persisted after the snapshot point belongs to another history.
+        if self.log.matches(s) {
+            // The entries after the snapshot point are kept (consistent with
+            // it); whatever of them is unpersisted still is.
+            self.unstable_from = self.unstable_from.max(s.index + 1);
+        } else {
+            // Everything persisted after the snapshot point belongs to
+            // another history, and the log is now empty after it: whatever
+            // is appended next (possibly in this very batch, and then
+            // acknowledged) must reach the disk, so it is unstable from
+            // there, however far the old log went.
             let from = s.index + 1;
             self.truncate_from = Some(self.truncate_from.map_or(from, |t| t.min(from)));
+            self.unstable_from = from;
         }
         self.log.reset_to(s);
-        self.unstable_from = self.unstable_from.max(s.index + 1);
         self.commit = s.index;
         self.applied = s.index;
         self.snapshot = Some(snapshot.clone());

@@ -13,9 +13,28 @@
 //! - linearizable reads: a read is served at an index at least as high as
 //!   every commit index in the cluster when the read was asked;
 //!
+//! - durable acknowledgements: every `AppendEntriesResponse` Ok(m) or
+//!   `InstallSnapshotResponse` m a node sends is backed by its disk, which
+//!   holds entries up to m (with the terms its log has there);
+//! - no false definite failure: a client write answered "overwritten"
+//!   (definite) is never applied anywhere;
+//!
 //! and, after healing everything, liveness: a leader is elected and commits
 //! a new entry on every node within a bounded time. The same seed replays the
 //! same run exactly.
+//!
+//! Clients are modelled the way the server answers them: writes wait under
+//! the server's own rules ([`crate::node::waiters`]), reads go through
+//! `read_index` (or, with bug `stale-read`, read local state). Every call
+//! and its answer is recorded in [`Sim::client_history`], for a
+//! linearizability checker (run from `tests/`, since refkv does not know
+//! faultline's checkers). Bug `no-fsync` is modelled by a disk that makes
+//! writes durable only every [`crate::node::storage::LAZY_FLUSH_INTERVAL`].
+//!
+//! In *batched* mode ([`SimOptions::batched`]) a node takes one `Ready` per
+//! simulated millisecond after all of that millisecond's inputs (messages,
+//! ticks, client calls), as the server does with the events it has queued;
+//! otherwise it takes one after every input.
 //!
 //! Scripted tests drive the same machinery step by step with
 //! [`Sim::partition`], [`Sim::crash`], [`Sim::restart`], [`Sim::set_drop_filter`]
@@ -33,7 +52,8 @@ use super::core::{Config, Persisted, RaftNode, Ready, Role};
 use super::messages::{
     Body, Entry, HardState, Index, LogId, Message, NodeId, Payload, ReadCtx, Snapshot, Term,
 };
-use crate::node::bugs::Bugs;
+use crate::node::bugs::{Bug, Bugs};
+use crate::node::waiters::{Fate, Waiters};
 
 /// How a simulated run is set up. [`SimOptions::random`] draws one from a seed.
 #[derive(Debug, Clone)]
@@ -94,6 +114,13 @@ pub struct SimOptions {
     pub chaos_ms: u64,
     /// Liveness bound after healing, ms.
     pub heal_ms: u64,
+    /// Take one `Ready` per node per simulated ms, after all that ms's
+    /// inputs (as the server batches its queued events), instead of one
+    /// after every input.
+    pub batched: bool,
+    /// Check that every acknowledgement is backed by the disk (off only to
+    /// measure how `no-fsync` is caught by its consequences).
+    pub check_ack_durability: bool,
     /// Print every event to stderr (for replaying a failing seed).
     pub trace: bool,
 }
@@ -129,6 +156,8 @@ impl SimOptions {
             read_rate: 0.0,
             chaos_ms: 0,
             heal_ms: 3_000,
+            batched: false,
+            check_ack_durability: true,
             trace: std::env::var_os("RAFT_SIM_TRACE").is_some(),
         }
     }
@@ -166,8 +195,25 @@ impl SimOptions {
             read_rate: rng.gen_range(0.02..0.2),
             chaos_ms: 6_000,
             heal_ms: 4_000,
+            batched: false,
+            check_ack_durability: true,
             trace: false,
         }
+        .maybe_batched(&mut rng)
+    }
+
+    /// Half the seeds run batched, with more reordering and a small snapshot
+    /// interval, so a deposed leader cut off in a minority easily holds more
+    /// uncommitted entries than the interval (the snapshot it then receives
+    /// conflicts with its log).
+    fn maybe_batched(mut self, rng: &mut ChaCha8Rng) -> Self {
+        if rng.gen_bool(0.5) {
+            self.batched = true;
+            self.compact_every = *[3u64, 5, 10].get(rng.gen_range(0..3)).unwrap_or(&5);
+            self.reorder = rng.gen_range(0.1..0.4);
+            self.check_quorum = rng.gen_bool(0.5);
+        }
+        self
     }
 }
 
@@ -230,6 +276,22 @@ pub enum Violation {
         /// The nodes' roles and terms at the end.
         state: String,
     },
+    /// A node acknowledged entries its disk does not hold.
+    AckNotDurable {
+        /// The node.
+        node: NodeId,
+        /// The index it acknowledged.
+        acked: Index,
+        /// What its disk holds.
+        why: String,
+    },
+    /// A write answered as definitely failed was applied.
+    FalseDefinite {
+        /// The node that answered the client.
+        node: NodeId,
+        /// The write's entry.
+        at: LogId,
+    },
     /// The core broke its own output contract (e.g. a gap in appended entries).
     Contract {
         /// The node.
@@ -265,6 +327,14 @@ impl fmt::Display for Violation {
             Violation::Liveness { waited_ms, state } => {
                 write!(f, "liveness: no new entry committed on all nodes {waited_ms} ms after healing ({state})")
             }
+            Violation::AckNotDurable { node, acked, why } => {
+                write!(f, "ack not durable: node {node} acknowledged index {acked} but {why}")
+            }
+            Violation::FalseDefinite { node, at } => write!(
+                f,
+                "false definite failure: node {node} answered the write at index {} term {} as overwritten, and it is applied",
+                at.index, at.term
+            ),
             Violation::Contract { node, why } => write!(f, "core contract broken on node {node}: {why}"),
         }
     }
@@ -314,6 +384,95 @@ pub struct SimStats {
     pub split_terms: usize,
     /// Simulated time, ms.
     pub sim_ms: u64,
+    /// How many faults of each kind fired.
+    pub faults: FaultCounts,
+}
+
+/// How many faults of each kind fired in a run (or in many runs, summed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// New partitions (halves, bridges, rings).
+    pub partitions: u64,
+    /// Heals during the chaos phase.
+    pub heals: u64,
+    /// Random crashes.
+    pub crashes: u64,
+    /// Quick crash-restarts.
+    pub bounces: u64,
+    /// Leaders crashed 1–20 ms after their election.
+    pub fresh_leader_kills: u64,
+    /// Crashes right after persisting a hard state, before sending.
+    pub crashes_after_persist: u64,
+    /// Wall-clock jumps.
+    pub clock_jumps: u64,
+}
+
+impl FaultCounts {
+    fn add(&mut self, o: &FaultCounts) {
+        self.partitions += o.partitions;
+        self.heals += o.heals;
+        self.crashes += o.crashes;
+        self.bounces += o.bounces;
+        self.fresh_leader_kills += o.fresh_leader_kills;
+        self.crashes_after_persist += o.crashes_after_persist;
+        self.clock_jumps += o.clock_jumps;
+    }
+
+    /// (name, count) of every kind, in a fixed order.
+    pub fn table(&self) -> [(&'static str, u64); 7] {
+        [
+            ("partition", self.partitions),
+            ("heal", self.heals),
+            ("crash", self.crashes),
+            ("bounce", self.bounces),
+            ("fresh-leader-kill", self.fresh_leader_kills),
+            ("crash-after-persist", self.crashes_after_persist),
+            ("clock-jump", self.clock_jumps),
+        ]
+    }
+}
+
+/// One event of the simulated clients' history: a call or its answer.
+/// Writes carry unique values; a read returns the key's value (None: never
+/// written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// A call: a write of `write` to `key`, or a read of `key` (`write` None).
+    Invoke {
+        /// The op's id (unique in the run).
+        op: u64,
+        /// The key.
+        key: u64,
+        /// The value written, or None for a read.
+        write: Option<u64>,
+        /// The node called.
+        node: NodeId,
+        /// Simulated time, ms.
+        at_ms: u64,
+    },
+    /// The op took effect; for a read, the value read.
+    Ok {
+        /// The op's id.
+        op: u64,
+        /// The value written or read.
+        value: Option<u64>,
+        /// Simulated time, ms.
+        at_ms: u64,
+    },
+    /// The op definitely did not take effect.
+    Fail {
+        /// The op's id.
+        op: u64,
+        /// Simulated time, ms.
+        at_ms: u64,
+    },
+    /// Unknown whether the op took effect.
+    Info {
+        /// The op's id.
+        op: u64,
+        /// Simulated time, ms.
+        at_ms: u64,
+    },
 }
 
 /// What the simulated disk holds for one node.
@@ -324,9 +483,63 @@ struct Disk {
     entries: Vec<Entry>,
 }
 
+impl Disk {
+    fn last_index(&self) -> Index {
+        self.entries
+            .last()
+            .map(|e| e.index)
+            .or(self.snapshot.as_ref().map(|s| s.last.index))
+            .unwrap_or(0)
+    }
+
+    fn term(&self, index: Index) -> Option<Term> {
+        if let Some(s) = &self.snapshot {
+            if s.last.index == index {
+                return Some(s.last.term);
+            }
+        }
+        let first = self.entries.first()?.index;
+        let e = self.entries.get(index.checked_sub(first)? as usize)?;
+        Some(e.term)
+    }
+
+    /// Steps 1–4 of a `Ready`, in the server's order; Err on a gap.
+    fn write(&mut self, rd: &Ready) -> Result<(), String> {
+        if let Some(hs) = rd.hard_state {
+            self.hard_state = hs;
+        }
+        if let Some(t) = rd.truncate_from {
+            self.entries.retain(|e| e.index < t);
+        }
+        if let Some(s) = &rd.snapshot {
+            self.entries.retain(|e| e.index > s.last.index);
+            self.snapshot = Some(s.clone());
+        }
+        for e in &rd.entries {
+            let expect = self.last_index() + 1;
+            if e.index != expect {
+                return Err(format!(
+                    "appended index {} where the disk expects {expect}",
+                    e.index
+                ));
+            }
+            self.entries.push(e.clone());
+        }
+        Ok(())
+    }
+}
+
 struct SimNode {
     raft: Option<RaftNode>,
+    /// What is durable: what a restart gets back.
     disk: Disk,
+    /// What the node has written (with `no-fsync`, some of it not durable
+    /// yet; otherwise equal to `disk`).
+    wal: Disk,
+    /// Client writes waiting at this node, by op id.
+    waiters: Waiters<u64>,
+    /// Client reads waiting at this node: ctx -> (op, key).
+    client_reads: BTreeMap<ReadCtx, (u64, u64)>,
     /// The state machine: key -> last value written.
     sm: BTreeMap<u64, u64>,
     applied: Index,
@@ -368,6 +581,14 @@ pub struct Sim {
     stats: SimStats,
     /// Values read by answered reads: (node, ctx, index served).
     answered_reads: Vec<(NodeId, ReadCtx, Index)>,
+    history: Vec<ClientEvent>,
+    op_seq: u64,
+    /// Writes answered "overwritten" (definite): their entries.
+    definite_failed: BTreeSet<LogId>,
+    /// Each recorded write's entry and value.
+    write_ids: BTreeMap<u64, (LogId, u64)>,
+    /// When the lazy disk (`no-fsync`) was last made durable.
+    last_flush_ms: u64,
 }
 
 fn payload_hash(p: &Payload) -> u64 {
@@ -415,6 +636,11 @@ impl Sim {
             value_seq: 0,
             stats: SimStats::default(),
             answered_reads: Vec::new(),
+            history: Vec::new(),
+            op_seq: 0,
+            definite_failed: BTreeSet::new(),
+            write_ids: BTreeMap::new(),
+            last_flush_ms: 0,
             opts,
         };
         for &id in &ids {
@@ -422,6 +648,9 @@ impl Sim {
             sim.nodes.push(SimNode {
                 raft,
                 disk: Disk::default(),
+                wal: Disk::default(),
+                waiters: Waiters::new(),
+                client_reads: BTreeMap::new(),
                 sm: BTreeMap::new(),
                 applied: 0,
                 wall_offset_ms: 0,
@@ -594,6 +823,22 @@ impl Sim {
         if self.nodes[i].raft.take().is_some() {
             self.stats.crashes += 1;
             self.trace(|| format!("crash {id}"));
+            // Clients lose their connection: writes are indefinite, reads
+            // (which never take effect) fail.
+            let node = &mut self.nodes[i];
+            node.wal = node.disk.clone();
+            let writes: Vec<u64> = node.waiters.drain().into_iter().map(|(op, _)| op).collect();
+            let reads: Vec<u64> = std::mem::take(&mut node.client_reads)
+                .into_values()
+                .map(|(op, _)| op)
+                .collect();
+            let at_ms = self.now_ms;
+            for op in writes {
+                self.history.push(ClientEvent::Info { op, at_ms });
+            }
+            for op in reads {
+                self.history.push(ClientEvent::Fail { op, at_ms });
+            }
         }
     }
 
@@ -627,10 +872,11 @@ impl Sim {
         };
         let n = &mut self.nodes[i];
         n.raft = Some(raft);
+        n.wal = disk;
         n.incarnation = inc;
         n.sm = sm;
         n.applied = applied;
-        self.trace(|| format!("restart {id} from {:?}", disk.hard_state));
+        self.trace(|| format!("restart {id}"));
         Ok(())
     }
 
@@ -643,11 +889,39 @@ impl Sim {
 
     /// Propose a value at `id` (a client talking to that node). Returns the
     /// entry's position if `id` is the leader.
+    /// The call and its answers are recorded in [`Sim::client_history`].
     pub fn propose(&mut self, id: NodeId, key: u64) -> Result<Option<LogId>, SimFailure> {
+        self.propose_as_client(id, key, true)
+    }
+
+    fn propose_as_client(
+        &mut self,
+        id: NodeId,
+        key: u64,
+        record: bool,
+    ) -> Result<Option<LogId>, SimFailure> {
         let i = self.idx(id);
         self.value_seq += 1;
         let value = self.value_seq;
+        let at_ms = self.now_ms;
+        let op = if record {
+            self.op_seq += 1;
+            self.history.push(ClientEvent::Invoke {
+                op: self.op_seq,
+                key,
+                write: Some(value),
+                node: id,
+                at_ms,
+            });
+            Some(self.op_seq)
+        } else {
+            None
+        };
         let Some(raft) = self.nodes[i].raft.as_mut() else {
+            // Connection refused: never proposed.
+            if let Some(op) = op {
+                self.history.push(ClientEvent::Fail { op, at_ms });
+            }
             return Ok(None);
         };
         let mut data = key.to_le_bytes().to_vec();
@@ -656,16 +930,86 @@ impl Sim {
             Ok(at) => {
                 self.stats.proposals += 1;
                 self.trace(|| format!("propose at {id}: key {key} = {value} -> {at:?}"));
-                self.process(id)?;
+                if let Some(op) = op {
+                    self.nodes[i].waiters.proposed(at, op);
+                    self.write_ids.insert(op, (at, value));
+                }
+                self.input_done(id)?;
                 Ok(Some(at))
             }
-            Err(_) => Ok(None),
+            Err(_) => {
+                if let Some(op) = op {
+                    self.history.push(ClientEvent::Fail { op, at_ms });
+                }
+                Ok(None)
+            }
         }
     }
 
+    /// Answer a client write per its fate, checking that no write answered
+    /// as definitely failed is (or gets) applied.
+    fn resolve_write(
+        &mut self,
+        node: NodeId,
+        op: u64,
+        fate: Fate,
+        applied: Option<LogId>,
+    ) -> Result<(), SimFailure> {
+        let at_ms = self.now_ms;
+        let Some(&(at, value)) = self.write_ids.get(&op) else {
+            return Ok(());
+        };
+        match fate {
+            Fate::Applied => self.history.push(ClientEvent::Ok {
+                op,
+                value: Some(value),
+                at_ms,
+            }),
+            Fate::Unknown => self.history.push(ClientEvent::Info { op, at_ms }),
+            Fate::Overwritten => {
+                self.history.push(ClientEvent::Fail { op, at_ms });
+                if self.applied_at.get(&at.index) == Some(&at) || applied == Some(at) {
+                    return Err(self.fail(Violation::FalseDefinite { node, at }));
+                }
+                self.definite_failed.insert(at);
+            }
+        }
+        Ok(())
+    }
+
+    /// After an input: take the node's `Ready` now, or (batched) at the end
+    /// of the millisecond.
+    fn input_done(&mut self, id: NodeId) -> Result<(), SimFailure> {
+        if self.opts.batched {
+            Ok(())
+        } else {
+            self.process(id)
+        }
+    }
+
+    /// The simulated clients' calls and answers so far, in order.
+    pub fn client_history(&self) -> &[ClientEvent] {
+        &self.history
+    }
+
     /// Ask node `id` for a linearizable read; returns its context if accepted.
+    /// The read is of key 0 in [`Sim::client_history`].
     pub fn read(&mut self, id: NodeId) -> Result<Option<ReadCtx>, SimFailure> {
+        self.read_key(id, 0)
+    }
+
+    fn read_key(&mut self, id: NodeId, key: u64) -> Result<Option<ReadCtx>, SimFailure> {
         let i = self.idx(id);
+        let at_ms = self.now_ms;
+        self.op_seq += 1;
+        let op = self.op_seq;
+        self.history.push(ClientEvent::Invoke {
+            op,
+            key,
+            write: None,
+            node: id,
+            at_ms,
+        });
         let committed = self
             .nodes
             .iter()
@@ -676,14 +1020,36 @@ impl Sim {
         self.read_seq += 1;
         let ctx = self.read_seq;
         let Some(raft) = self.nodes[i].raft.as_mut() else {
+            self.history.push(ClientEvent::Fail { op, at_ms });
             return Ok(None);
         };
+        if self.opts.bugs.has(Bug::StaleRead) {
+            // The server's bug: answer from local state, whatever the role.
+            let term = raft.term();
+            let node = &self.nodes[i];
+            let value = node.sm.get(&key).copied();
+            let served = node.applied;
+            self.history.push(ClientEvent::Ok { op, value, at_ms });
+            self.stats.reads += 1;
+            self.answered_reads.push((id, ctx, served));
+            if served < committed {
+                return Err(self.fail(Violation::StaleRead {
+                    node: id,
+                    term,
+                    served,
+                    committed_before: committed,
+                }));
+            }
+            return Ok(Some(ctx));
+        }
         if raft.read_index(ctx).is_err() {
+            self.history.push(ClientEvent::Fail { op, at_ms });
             return Ok(None);
         }
         self.reads.insert(ctx, committed);
+        self.nodes[i].client_reads.insert(ctx, (op, key));
         self.trace(|| format!("read {ctx} at {id} (committed so far: {committed})"));
-        self.process(id)?;
+        self.input_done(id)?;
         Ok(Some(ctx))
     }
 
@@ -753,7 +1119,7 @@ impl Sim {
             if self.now_ms >= last_try + self.opts.election_timeout_ms {
                 last_try = self.now_ms;
                 if let Some(l) = self.leader() {
-                    if let Some(at) = self.propose(l, u64::MAX)? {
+                    if let Some(at) = self.propose_as_client(l, u64::MAX, false)? {
                         probes.push(at);
                     }
                 }
@@ -837,11 +1203,24 @@ impl Sim {
             if let Some(r) = self.nodes[i].raft.as_mut() {
                 r.observe_wall_clock(Duration::from_millis(wall));
                 r.tick(now);
-                self.process(id)?;
+                self.input_done(id)?;
             }
         }
         if chaos {
             self.random_clients()?;
+        }
+        if self.opts.batched {
+            for id in self.ids.clone() {
+                self.process(id)?;
+            }
+        }
+        // no-fsync: the WAL's buffer reaches the disk only now and then.
+        let lazy = crate::node::storage::LAZY_FLUSH_INTERVAL.as_millis() as u64;
+        if self.opts.bugs.has(Bug::NoFsync) && self.now_ms >= self.last_flush_ms + lazy {
+            self.last_flush_ms = self.now_ms;
+            for n in self.nodes.iter_mut().filter(|n| n.raft.is_some()) {
+                n.disk = n.wal.clone();
+            }
         }
         Ok(())
     }
@@ -850,8 +1229,10 @@ impl Sim {
         let o = self.opts.clone();
         if self.rng.gen_bool(o.partition_rate) {
             if self.rng.gen_bool(0.4) {
+                self.stats.faults.heals += 1;
                 self.heal();
             } else if self.ids.len() >= 5 && self.rng.gen_bool(0.2) {
+                self.stats.faults.partitions += 1;
                 self.partition_ring();
             } else if self.rng.gen_bool(0.3) {
                 let b = self.ids[self.rng.gen_range(0..self.ids.len())];
@@ -863,6 +1244,7 @@ impl Sim {
                         right.push(id);
                     }
                 }
+                self.stats.faults.partitions += 1;
                 self.partition_bridge(&left, &right, b);
             } else {
                 let mut groups: Vec<Vec<NodeId>> = vec![Vec::new(), Vec::new()];
@@ -871,20 +1253,41 @@ impl Sim {
                     groups[g].push(id);
                 }
                 let refs: Vec<&[NodeId]> = groups.iter().map(|g| g.as_slice()).collect();
+                self.stats.faults.partitions += 1;
                 self.partition(&refs);
             }
         }
         if self.rng.gen_bool(o.crash_rate) {
             let id = self.ids[self.rng.gen_range(0..self.ids.len())];
+            if self.node(id).is_some() {
+                self.stats.faults.crashes += 1;
+            }
             self.crash(id);
         }
         if self.rng.gen_bool(o.bounce_rate) {
             let id = self.ids[self.rng.gen_range(0..self.ids.len())];
+            if self.node(id).is_some() {
+                self.stats.faults.bounces += 1;
+            }
             self.crash(id);
             let at = self.now_ms + self.rng.gen_range(1..=30);
             self.restarts_due.push((at, id));
         }
         let now = self.now_ms;
+        // Targeted kills (fresh leaders) whose time has come.
+        let kill: Vec<NodeId> = self
+            .crashes_due
+            .iter()
+            .filter(|(t, _)| *t <= now)
+            .map(|&(_, id)| id)
+            .collect();
+        self.crashes_due.retain(|(t, _)| *t > now);
+        for id in kill {
+            if self.node(id).is_some() {
+                self.stats.faults.fresh_leader_kills += 1;
+            }
+            self.crash(id);
+        }
         let due: Vec<NodeId> = self
             .restarts_due
             .iter()
@@ -904,6 +1307,7 @@ impl Sim {
             let id = self.ids[self.rng.gen_range(0..self.ids.len())];
             let j = o.clock_jump_ms as i64;
             let off = self.rng.gen_range(-j..=j);
+            self.stats.faults.clock_jumps += 1;
             self.set_wall_offset(id, off);
         }
         Ok(())
@@ -985,7 +1389,7 @@ impl Sim {
             );
         }
         r.step(m);
-        self.process(to)
+        self.input_done(to)
     }
 
     fn send(&mut self, m: Message) {
@@ -1056,33 +1460,57 @@ impl Sim {
                 }
             }
         }
-        // 1-5: persist.
+        // 1-5: persist (with no-fsync only into the WAL's buffer).
+        let lazy = self.opts.bugs.has(Bug::NoFsync);
         let node = &mut self.nodes[i];
-        let disk = &mut node.disk;
-        if let Some(s) = &rd.snapshot {
-            disk.entries.retain(|e| e.index > s.last.index);
-            disk.snapshot = Some(s.clone());
+        let written = if lazy {
+            node.wal.write(&rd)
+        } else {
+            node.disk.write(&rd)
+        };
+        if let Err(why) = written {
+            return Err(self.fail(Violation::Contract { node: id, why }));
         }
-        if let Some(t) = rd.truncate_from {
-            disk.entries.retain(|e| e.index < t);
+        // A crash point at the fsync boundary: durable, nothing sent.
+        if rd.hard_state.is_some() && self.chaos && self.rng.gen_bool(self.opts.crash_after_persist)
+        {
+            let at = self.now_ms + self.rng.gen_range(1..=30);
+            self.stats.faults.crashes_after_persist += 1;
+            self.crash(id);
+            self.restarts_due.push((at, id));
+            return Ok(());
         }
-        for e in &rd.entries {
-            let expect = disk
-                .entries
-                .last()
-                .map(|l| l.index)
-                .or(disk.snapshot.as_ref().map(|s| s.last.index))
-                .unwrap_or(0)
-                + 1;
-            if e.index != expect {
-                let why = format!("appended index {} where the disk expects {expect}", e.index);
-                return Err(self.fail(Violation::Contract { node: id, why }));
+        // Every acknowledgement must be backed by the disk.
+        if self.opts.check_ack_durability {
+            for m in &rd.messages {
+                let acked = match &m.body {
+                    Body::AppendEntriesResponse { result: Ok(a), .. } => *a,
+                    Body::InstallSnapshotResponse { match_index } => *match_index,
+                    _ => continue,
+                };
+                let disk = &self.nodes[i].disk;
+                let why = if disk.last_index() < acked {
+                    Some(format!("its disk ends at {}", disk.last_index()))
+                } else {
+                    let mem = self.nodes[i]
+                        .raft
+                        .as_ref()
+                        .and_then(|r| r.log().term(acked));
+                    match (disk.term(acked), mem) {
+                        (Some(d), Some(m)) if d != m => {
+                            Some(format!("its disk has term {d} there and its log term {m}"))
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(why) = why {
+                    return Err(self.fail(Violation::AckNotDurable {
+                        node: id,
+                        acked,
+                        why,
+                    }));
+                }
             }
-            disk.entries.push(e.clone());
-        }
-        let persisted_hs = rd.hard_state.is_some();
-        if let Some(hs) = rd.hard_state {
-            disk.hard_state = hs;
         }
         // 6: send.
         for m in rd.messages {
@@ -1105,6 +1533,10 @@ impl Sim {
                 let node = &mut self.nodes[i];
                 node.sm = decode_sm(&s.data);
                 node.applied = s.last.index;
+                let covered = node.waiters.snapshot_installed(s.last.index);
+                for (op, fate) in covered {
+                    self.resolve_write(id, op, fate, None)?;
+                }
             }
         }
         for e in &rd.committed {
@@ -1128,6 +1560,16 @@ impl Sim {
                     self.stats.committed += 1;
                 }
             }
+            if self.definite_failed.contains(&e.log_id()) {
+                return Err(self.fail(Violation::FalseDefinite {
+                    node: id,
+                    at: e.log_id(),
+                }));
+            }
+            let fates = self.nodes[i].waiters.applied(e.log_id());
+            for (op, fate) in fates {
+                self.resolve_write(id, op, fate, Some(e.log_id()))?;
+            }
             let node = &mut self.nodes[i];
             if let Payload::Data(d) = &e.payload {
                 if let (Some(k), Some(v)) = (d.get(0..8), d.get(8..16)) {
@@ -1140,6 +1582,11 @@ impl Sim {
         }
         // 8: reads.
         for rs in &rd.read_states {
+            if let Some((op, key)) = self.nodes[i].client_reads.remove(&rs.ctx) {
+                let value = self.nodes[i].sm.get(&key).copied();
+                let at_ms = self.now_ms;
+                self.history.push(ClientEvent::Ok { op, value, at_ms });
+            }
             let before = self.reads.remove(&rs.ctx).unwrap_or(0);
             self.stats.reads += 1;
             self.answered_reads.push((id, rs.ctx, rs.index));
@@ -1154,6 +1601,10 @@ impl Sim {
         }
         for ctx in &rd.dropped_reads {
             self.reads.remove(ctx);
+            if let Some((op, _)) = self.nodes[i].client_reads.remove(ctx) {
+                let at_ms = self.now_ms;
+                self.history.push(ClientEvent::Fail { op, at_ms });
+            }
         }
         // Election safety and leader completeness on every new leadership.
         for rc in &rd.role_changes {
@@ -1210,11 +1661,6 @@ impl Sim {
                 }
             }
         }
-        if persisted_hs && self.chaos && self.rng.gen_bool(self.opts.crash_after_persist) {
-            let at = self.now_ms + self.rng.gen_range(1..=30);
-            self.crashes_due.push((self.now_ms, id));
-            self.restarts_due.push((at, id));
-        }
         // Compaction, as the server would do it.
         let node = &mut self.nodes[i];
         if self.opts.compact_every > 0 {
@@ -1230,9 +1676,16 @@ impl Sim {
                             },
                             data: data.clone(),
                         };
-                        // Durable first, then tell the core.
+                        // Durable first, then tell the core (saving a
+                        // snapshot flushes the WAL's buffer, even with
+                        // no-fsync).
+                        if self.opts.bugs.has(Bug::NoFsync) {
+                            node.disk = node.wal.clone();
+                        }
                         node.disk.entries.retain(|e| e.index > snap.last.index);
                         node.disk.snapshot = Some(snap);
+                        node.wal.entries.retain(|e| e.index > node.applied);
+                        node.wal.snapshot = node.disk.snapshot.clone();
                         let applied = node.applied;
                         r.compact(applied, data).map_err(|e| SimFailure {
                             seed: self.opts.seed,
@@ -1305,6 +1758,7 @@ pub fn run_seeds(first: u64, count: u64, bugs: &Bugs) -> Result<(u64, SimStats),
         total.snapshots_installed += s.snapshots_installed;
         total.split_terms += s.split_terms;
         total.sim_ms += s.sim_ms;
+        total.faults.add(&s.faults);
     }
     Ok((count, total))
 }
