@@ -398,3 +398,126 @@ fn time_budget_ends_in_unknown() {
     assert_eq!(r.valid, Validity::Unknown, "{}", r.summary);
     assert!(r.summary.contains("time limit"), "{}", r.summary);
 }
+
+// ------------------------------------- a verdict means something was checked
+
+fn every_checker() -> Vec<Box<dyn Checker>> {
+    use faultline::checker::{bank::BankChecker, counter::CounterChecker, set::SetChecker};
+    vec![
+        Box::new(Linearizable(reg())),
+        Box::new(SetChecker {
+            stale_reads_invalid: true,
+        }),
+        Box::new(CounterChecker),
+        Box::new(BankChecker {
+            accounts: vec!["a".into()],
+            total: 0,
+        }),
+    ]
+}
+
+#[test]
+fn a_history_without_client_operations_is_unknown_for_every_checker() {
+    let mut start = Op::invoke(Process::Nemesis, "start-partition", json!(null));
+    let nemesis_only = History::new(vec![start.clone(), {
+        start.kind = OpType::Info;
+        start
+    }]);
+    for history in [History::default(), nemesis_only] {
+        let (overall, results) = faultline::checker::compose(&every_checker(), &history);
+        assert_eq!(overall, Validity::Unknown);
+        assert_eq!(results.len(), 4);
+        for r in &results {
+            assert_eq!(r.valid, Validity::Unknown, "{}", r.checker);
+            assert_eq!(r.summary, "no client operations", "{}", r.checker);
+        }
+        // The linearizability checker says so on its own too (what
+        // `faultline check` calls).
+        let report = Linearizable(reg()).analyze(&history).unwrap();
+        assert_eq!(report.valid, Validity::Unknown);
+        assert!(report.summary().contains("no client operations"), "{}", report.summary());
+    }
+    // No checker at all checks nothing either.
+    let (overall, _) = faultline::checker::compose(&[], &hist("0 invoke read\n0 ok read 0"));
+    assert_eq!(overall, Validity::Unknown);
+}
+
+#[test]
+fn one_client_operation_is_enough_for_a_verdict() {
+    let (overall, results) = faultline::checker::compose(
+        &[Box::new(Linearizable(reg())) as Box<dyn Checker>],
+        &hist("0 invoke read\n0 ok read 0"),
+    );
+    assert_eq!(overall, Validity::Valid, "{results:?}");
+}
+
+#[test]
+fn set_elements_compare_exactly() {
+    use faultline::checker::set::SetChecker;
+    let set = SetChecker {
+        stale_reads_invalid: true,
+    };
+    // 18446744073709551617 added, 18446744073709551616 read: lost and
+    // unexpected, though both are the same f64.
+    let h = hist(
+        "0 invoke add 18446744073709551617
+         0 ok add 18446744073709551617
+         1 invoke read
+         1 ok read [18446744073709551616]",
+    );
+    assert_eq!(set.check(&h).unwrap().valid, Validity::Invalid);
+    let h = hist(
+        "0 invoke add 18446744073709551617
+         0 ok add 18446744073709551617
+         1 invoke read
+         1 ok read [18446744073709551617]",
+    );
+    assert_eq!(set.check(&h).unwrap().valid, Validity::Valid);
+    // 1.5 and 1.50 are one element; 1 and 1.0 are two.
+    let h = hist(
+        "0 invoke add 1.5
+         0 ok add 1.5
+         1 invoke read
+         1 ok read [1.50]",
+    );
+    assert_eq!(set.check(&h).unwrap().valid, Validity::Valid);
+    let h = hist(
+        "0 invoke add 1
+         0 ok add 1
+         1 invoke read
+         1 ok read [1.0]",
+    );
+    assert_eq!(set.check(&h).unwrap().valid, Validity::Invalid);
+}
+
+#[test]
+fn cas_and_multi_register_compare_exactly() {
+    let big = "18446744073709551617";
+    let other = "18446744073709551616";
+    let h = |from: &str| {
+        format!(
+            "0 invoke write {big}\n0 ok write {big}\n1 invoke cas [{from}, 5]\n1 ok cas [{from}, 5]"
+        )
+    };
+    assert_eq!(verdict(&cas(), &h(big)), Validity::Valid);
+    assert_eq!(verdict(&cas(), &h(other)), Validity::Invalid);
+    let t = |r: &str| {
+        format!(
+            "0 invoke txn [[\"w\", \"x\", {big}]]\n0 ok txn [[\"w\", \"x\", {big}]]\n\
+             1 invoke txn [[\"r\", \"x\", null]]\n1 ok txn [[\"r\", \"x\", {r}]]"
+        )
+    };
+    assert_eq!(verdict(&multi(), &t(big)), Validity::Valid);
+    assert_eq!(verdict(&multi(), &t(other)), Validity::Invalid);
+}
+
+#[test]
+fn counter_sums_that_overflow_are_an_error_not_a_wrapped_bound() {
+    use faultline::checker::counter::CounterChecker;
+    let max = i64::MAX;
+    let h = hist(&format!(
+        "0 invoke add {max}\n0 ok add {max}\n0 invoke add {max}\n0 ok add {max}\n\
+         1 invoke read\n1 ok read -2"
+    ));
+    assert!(CounterChecker.check(&h).is_err());
+}

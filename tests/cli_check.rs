@@ -412,3 +412,92 @@ fn init_nil_read_and_format_are_honoured() {
         Some(0)
     );
 }
+
+#[test]
+fn values_beyond_64_bits_are_compared_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = |r: &str| {
+        format!(
+            "{{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":18446744073709551617}}\n\
+             {{\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":18446744073709551617}}\n\
+             {{\"type\":\"invoke\",\"process\":1,\"f\":\"read\"}}\n\
+             {{\"type\":\"ok\",\"process\":1,\"f\":\"read\",\"value\":{r}}}\n"
+        )
+    };
+    let edn = |r: &str| {
+        format!(
+            "[{{:type :invoke, :f :write, :value 18446744073709551617N, :process 0}}\n\
+             {{:type :ok, :f :write, :value 18446744073709551617, :process 0}}\n\
+             {{:type :invoke, :f :read, :process 1}}\n\
+             {{:type :ok, :f :read, :value {r}, :process 1}}]\n"
+        )
+    };
+    let cases = [
+        ("same.jsonl", jsonl("18446744073709551617"), 0),
+        ("off-by-one.jsonl", jsonl("18446744073709551616"), 1),
+        ("same.edn", edn("18446744073709551617"), 0),
+        ("off-by-one.edn", edn("18446744073709551616"), 1),
+    ];
+    for (name, text, code) in cases {
+        let f = write(dir.path(), name, &text);
+        let r = check(&["--model", "register"], &[&f]);
+        assert_eq!(r.code, Some(code), "{name}: {r}");
+    }
+}
+
+#[test]
+fn an_unrepresentable_number_exits_254_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "exp.jsonl",
+            "{\"type\":\"invoke\",\"process\":1,\"f\":\"read\"}\n\
+             {\"type\":\"ok\",\"process\":1,\"f\":\"read\",\"value\":1e99999999999999999999}\n",
+            2,
+            45,
+        ),
+        (
+            "inf.edn",
+            "[{:type :invoke, :f :read, :process 1}\n {:type :ok, :f :read, :value ##Inf, :process 1}]\n",
+            2,
+            31,
+        ),
+    ];
+    for (name, text, line, col) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let r = check(&["--model", "register"], &[&p]);
+        assert_eq!(r.code, Some(254), "{name}: {r}");
+        let at = format!("{}:{line}: ", p.display());
+        assert!(r.stderr.contains(&at), "{name}: expected {at:?}: {r}");
+        assert!(r.stderr.contains("cannot be kept exactly"), "{name}: {r}");
+        assert!(
+            r.stderr.contains(&format!("(column {col})")),
+            "{name}: expected column {col}: {r}"
+        );
+    }
+}
+
+#[test]
+fn a_history_without_client_operations_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write(dir.path(), "empty.jsonl", "");
+    let nemesis = dir.path().join("nemesis.jsonl");
+    std::fs::write(
+        &nemesis,
+        "{\"type\":\"invoke\",\"process\":\"nemesis\",\"f\":\"start-partition\"}\n\
+         {\"type\":\"info\",\"process\":\"nemesis\",\"f\":\"start-partition\",\"value\":\"cut\"}\n",
+    )
+    .unwrap();
+    let edn = dir.path().join("nemesis.edn");
+    std::fs::write(&edn, "[{:type :info, :f :start, :process :nemesis}]\n").unwrap();
+    for f in [&empty, &nemesis, &edn] {
+        let r = check(&["--model", "register"], &[f]);
+        assert_eq!(r.code, Some(2), "{r}");
+        assert!(r.stdout.contains("no client operations"), "{r}");
+    }
+    // With a valid file beside it, the merged verdict is still unknown.
+    let good = write(dir.path(), "good.jsonl", VALID);
+    let r = check(&["--model", "register", "--init", "0"], &[&good, &empty]);
+    assert_eq!(r.code, Some(2), "{r}");
+}

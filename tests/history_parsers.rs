@@ -373,3 +373,200 @@ fn load_from_files_with_detection_never_panics_and_names_the_file() {
     write_history(&p, &h).unwrap();
     assert_eq!(load(&p, None).unwrap().history, h);
 }
+
+// ------------------------------------------------ exact values (issue 13.5)
+
+/// A write of `w` then a read returning `r`, sequential, in `format`.
+fn write_then_read(format: Format, w: &str, r: &str) -> String {
+    match format {
+        Format::Jsonl => format!(
+            "{{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":{w}}}\n\
+             {{\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":{w}}}\n\
+             {{\"type\":\"invoke\",\"process\":1,\"f\":\"read\",\"value\":null}}\n\
+             {{\"type\":\"ok\",\"process\":1,\"f\":\"read\",\"value\":{r}}}\n"
+        ),
+        Format::Edn => format!(
+            "[{{:type :invoke, :f :write, :value {w}, :process 0}}\n\
+             {{:type :ok, :f :write, :value {w}, :process 0}}\n\
+             {{:type :invoke, :f :read, :value nil, :process 1}}\n\
+             {{:type :ok, :f :read, :value {r}, :process 1}}]\n"
+        ),
+        Format::JepsenLog => format!(
+            "INFO  jepsen.util - 0\t:invoke\t:write\t{w}\n\
+             INFO  jepsen.util - 0\t:ok\t:write\t{w}\n\
+             INFO  jepsen.util - 1\t:invoke\t:read\tnil\n\
+             INFO  jepsen.util - 1\t:ok\t:read\t{r}\n"
+        ),
+        Format::Porcupine => format!(
+            "{{:process 0, :type :invoke, :f :write, :value {w}}}\n\
+             {{:process 0, :type :ok, :f :write, :value {w}}}\n\
+             {{:process 1, :type :invoke, :f :read, :value nil}}\n\
+             {{:process 1, :type :ok, :f :read, :value {r}}}\n"
+        ),
+    }
+}
+
+/// A read returning `r` from a register that was never written.
+fn lone_read(format: Format, r: &str) -> String {
+    let text = write_then_read(format, "0", r);
+    // Drop the write (the first two lines; EDN keeps its opening bracket).
+    let rest: Vec<&str> = text.lines().skip(2).collect();
+    let rest = rest.join("\n") + "\n";
+    if format == Format::Edn {
+        format!("[{rest}")
+    } else {
+        rest
+    }
+}
+
+fn register_verdict(format: Format, text: &str) -> faultline::checker::Validity {
+    let loaded = parse_bytes(NAME, text.as_bytes(), format)
+        .unwrap_or_else(|e| panic!("{format}: {e}\n{text}"));
+    let o = LinearizableOptions {
+        model: ModelKind::Register,
+        ..Default::default()
+    };
+    Linearizable(o)
+        .analyze(&loaded.history)
+        .unwrap_or_else(|e| panic!("{format}: {e}"))
+        .valid
+}
+
+#[test]
+fn numbers_beyond_64_bits_compare_exactly_in_every_format() {
+    use faultline::checker::Validity::{Invalid, Valid};
+    for format in Format::ALL {
+        let big = "18446744073709551617";
+        // Accept: the value read is the value written.
+        assert_eq!(
+            register_verdict(format, &write_then_read(format, big, big)),
+            Valid,
+            "{format}"
+        );
+        // Reject: one less is another value, though both round to the same
+        // f64 (this pair was judged valid before values were kept exactly).
+        assert_eq!(
+            register_verdict(
+                format,
+                &write_then_read(format, big, "18446744073709551616")
+            ),
+            Invalid,
+            "{format}"
+        );
+        let neg = "-92233720368547758090";
+        assert_eq!(
+            register_verdict(format, &write_then_read(format, neg, neg)),
+            Valid,
+            "{format}"
+        );
+        assert_eq!(
+            register_verdict(
+                format,
+                &write_then_read(format, neg, "-92233720368547758091")
+            ),
+            Invalid,
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn a_huge_exponent_is_kept_not_turned_into_null() {
+    use faultline::checker::Validity::{Invalid, Valid};
+    for format in Format::ALL {
+        // Reject: the register was never written, so it holds null; a read
+        // of 1e999999 is not null (it used to become null and pass).
+        assert_eq!(
+            register_verdict(format, &lone_read(format, "1e999999")),
+            Invalid,
+            "{format}"
+        );
+        // Accept: the same history reading nil.
+        let nil = if format == Format::Jsonl { "null" } else { "nil" };
+        assert_eq!(
+            register_verdict(format, &lone_read(format, nil)),
+            Valid,
+            "{format}"
+        );
+        // And a written 1e999999 reads back as itself, not as 1e999998.
+        assert_eq!(
+            register_verdict(format, &write_then_read(format, "1e999999", "10e999998")),
+            Valid,
+            "{format}"
+        );
+        assert_eq!(
+            register_verdict(format, &write_then_read(format, "1e999999", "1e999998")),
+            Invalid,
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn integers_and_decimals_follow_the_documented_rule() {
+    use faultline::checker::Validity::{Invalid, Valid};
+    for format in Format::ALL {
+        let v = |w: &str, r: &str| register_verdict(format, &write_then_read(format, w, r));
+        // Decimals by exact decimal value.
+        assert_eq!(v("1.0", "1e0"), Valid, "{format}");
+        assert_eq!(v("1.50", "1.5"), Valid, "{format}");
+        assert_eq!(v("-0.0", "0.0"), Valid, "{format}");
+        assert_eq!(v("0.1", "0.1000000000000000055511151231257827"), Invalid, "{format}");
+        // Integers by exact value; an integer never equals a decimal.
+        assert_eq!(v("-0", "0"), Valid, "{format}");
+        assert_eq!(v("1", "1.0"), Invalid, "{format}");
+        assert_eq!(v("100", "1e2"), Invalid, "{format}");
+    }
+    // EDN's own spellings: N and M suffixes, ratios, hex.
+    let edn = |w: &str, r: &str| register_verdict(Format::Edn, &write_then_read(Format::Edn, w, r));
+    assert_eq!(edn("18446744073709551617N", "18446744073709551617"), Valid);
+    assert_eq!(edn("1.5M", "1.5"), Valid);
+    assert_eq!(edn("1/4", "0.25"), Valid);
+    assert_eq!(edn("0x10000000000000001", "18446744073709551617"), Valid);
+    assert_eq!(edn("0x10000000000000000", "18446744073709551617"), Invalid);
+}
+
+/// `(line, column)` named by an import error's message.
+fn line_and_column(e: &ImportError) -> (usize, usize) {
+    let msg = e.to_string();
+    let col = msg
+        .rsplit_once("(column ")
+        .and_then(|(_, c)| c.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("no column in {msg:?}"));
+    (e.line().unwrap_or_else(|| panic!("no line in {msg:?}")), col)
+}
+
+#[test]
+fn an_unrepresentable_number_is_an_error_naming_line_and_column() {
+    // (format, written value, read value, the bad literal, its line)
+    let cases = [
+        (Format::Jsonl, "1", "2e99999999999999999999", "2e99999999999999999999", 4),
+        (Format::Edn, "1", "##Inf", "##Inf", 4),
+        (Format::Edn, "1/3", "1", "1/3", 1),
+        (Format::JepsenLog, "1", "##NaN", "##NaN", 4),
+        (
+            Format::JepsenLog,
+            "1e-9223372036854775809",
+            "1",
+            "1e-9223372036854775809",
+            1,
+        ),
+        (Format::Porcupine, "1", "[1 ##-Inf]", "##-Inf", 4),
+    ];
+    for (format, w, r, bad, line) in cases {
+        let text = write_then_read(format, w, r);
+        let e = parse_bytes(NAME, text.as_bytes(), format)
+            .expect_err(&format!("{format}: accepted\n{text}"));
+        assert!(
+            e.to_string().contains("cannot be kept exactly"),
+            "{format}: {e}"
+        );
+        let (l, c) = line_and_column(&e);
+        assert_eq!(l, line, "{format}: {e}");
+        let src = text.lines().nth(l - 1).unwrap_or("");
+        assert!(
+            src.get(c - 1..).is_some_and(|t| t.starts_with(bad)),
+            "{format}: column {c} of {src:?} is not `{bad}`: {e}"
+        );
+    }
+}

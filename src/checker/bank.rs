@@ -42,7 +42,9 @@ impl BankChecker {
                 out.push(json!({"kind": "missing-account", "account": a}));
             }
         }
-        let mut sum: i64 = 0;
+        // i128: a sum of i64 balances cannot overflow it, so a huge
+        // balance can never wrap or saturate into the right total.
+        let mut sum: i128 = 0;
         let mut numeric = true;
         for (a, b) in map {
             if !expected.contains(a.as_str()) {
@@ -50,7 +52,7 @@ impl BankChecker {
             }
             match b.as_i64() {
                 Some(b) => {
-                    sum = sum.saturating_add(b);
+                    sum += i128::from(b);
                     if b < 0 {
                         out.push(json!({"kind": "negative", "account": a, "balance": b}));
                     }
@@ -61,7 +63,7 @@ impl BankChecker {
                 }
             }
         }
-        if numeric && sum != self.total {
+        if numeric && sum != i128::from(self.total) {
             out.push(json!({"kind": "wrong-total", "expected": self.total, "found": sum}));
         }
         out

@@ -20,6 +20,13 @@ use crate::history::{History, OpType, Process};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+fn overflow(index: u64) -> CheckError {
+    CheckError::BadOp {
+        index,
+        reason: "the sum of the increments exceeds 2^63 - 1".into(),
+    }
+}
+
 /// At most this many violations are listed in the details.
 const LIST_LIMIT: usize = 100;
 
@@ -65,11 +72,15 @@ impl Checker for CounterChecker {
                             })?;
                     pending_delta.insert(op.process, d);
                     if outcome.get(&op.index) != Some(&Some(OpType::Fail)) {
-                        upper += d;
+                        // Checked: a wrapped bound would judge reads against
+                        // a value the history never allowed.
+                        upper = upper.checked_add(d).ok_or_else(|| overflow(op.index))?;
                     }
                 }
                 ("add", OpType::Ok) => {
-                    lower += pending_delta.remove(&op.process).unwrap_or(0);
+                    lower = lower
+                        .checked_add(pending_delta.remove(&op.process).unwrap_or(0))
+                        .ok_or_else(|| overflow(op.index))?;
                 }
                 ("add", _) => {
                     pending_delta.remove(&op.process);

@@ -5,7 +5,9 @@
 //! one-line summary for the terminal and structured `details` for reports.
 //! Following stateright, a malformed history is an *error*
 //! ([`CheckError`]), not a verdict. Following Jepsen, a checker that panics
-//! or errors inside [`compose`] yields `unknown`, never a crash of the run.
+//! or errors inside [`compose`] yields `unknown`, never a crash of the run,
+//! and a history with no client operations is `unknown` ("no client
+//! operations"), never `valid`: a verdict must mean something was checked.
 
 pub mod bank;
 pub mod counter;
@@ -95,6 +97,15 @@ pub enum CheckError {
     Config(String),
 }
 
+/// Why a history with no client operations has no verdict.
+pub const NO_CLIENT_OPS: &str = "no client operations";
+
+/// True when the history holds at least one client op (not the nemesis's):
+/// without one there is nothing a checker could have judged.
+pub fn has_client_ops(history: &History) -> bool {
+    history.ops.iter().any(|op| op.is_client())
+}
+
 /// History in, verdict out.
 ///
 /// Contract: `check` must not mutate anything outside itself, must terminate
@@ -110,8 +121,23 @@ pub trait Checker: Send + Sync {
 /// Run several checkers over one history. A checker that errors or panics
 /// yields an `Unknown` result naming what went wrong; the overall verdict is
 /// the [`Validity::merge`] of all.
+///
+/// A verdict must mean something was checked: a history without client
+/// operations (empty, or nemesis ops only) gives every checker `Unknown`
+/// with the reason [`NO_CLIENT_OPS`] without running it, and an empty list
+/// of checkers is `Unknown` too, so no composition can call such a run
+/// valid.
 pub fn compose(checkers: &[Box<dyn Checker>], history: &History) -> (Validity, Vec<CheckResult>) {
     let mut results = Vec::with_capacity(checkers.len());
+    if checkers.is_empty() {
+        return (Validity::Unknown, results);
+    }
+    if !has_client_ops(history) {
+        for c in checkers {
+            results.push(CheckResult::new(c.name(), Validity::Unknown, NO_CLIENT_OPS));
+        }
+        return (Validity::Unknown, results);
+    }
     let mut overall = Validity::Valid;
     for c in checkers {
         let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.check(history))) {

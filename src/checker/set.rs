@@ -31,6 +31,7 @@
 
 use super::{CheckError, CheckResult, Checker, Validity};
 use crate::history::{History, Op, OpType};
+use crate::history::exact::exact_text;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -71,8 +72,12 @@ fn capped<T: Clone>(xs: &[T]) -> Vec<T> {
     xs.iter().take(LIST_LIMIT).cloned().collect()
 }
 
-fn element_value(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+/// An element as first written in the history, from its canonical text.
+fn element_value(shown: &HashMap<String, Value>, text: &str) -> Value {
+    shown
+        .get(text)
+        .cloned()
+        .unwrap_or_else(|| Value::String(text.to_string()))
 }
 
 impl Checker for SetChecker {
@@ -89,11 +94,18 @@ impl Checker for SetChecker {
         let mut seen_in: HashMap<String, Vec<usize>> = HashMap::new();
         let mut bad_reads: Vec<Value> = Vec::new();
         let mut duplicated: Vec<Value> = Vec::new();
+        // Elements are identified by their exact canonical text (`1.0` and
+        // `1e0` are one element, `1` and `1.0` two); this keeps how each
+        // was first written, for the report.
+        let mut shown: HashMap<String, Value> = HashMap::new();
 
         for (inv, comp) in &pairs {
             match inv.f.as_str() {
                 "add" => {
-                    let element = inv.value.to_string();
+                    let element = exact_text(&inv.value);
+                    shown
+                        .entry(element.clone())
+                        .or_insert_with(|| inv.value.clone());
                     if add_of.contains_key(&element) {
                         return Err(CheckError::BadOp {
                             index: inv.index,
@@ -119,14 +131,15 @@ impl Checker for SetChecker {
                     let mut elements = HashSet::with_capacity(xs.len());
                     let mut dups: HashMap<String, usize> = HashMap::new();
                     for x in xs {
-                        let t = x.to_string();
+                        let t = exact_text(x);
+                        shown.entry(t.clone()).or_insert_with(|| x.clone());
                         if !elements.insert(t.clone()) {
                             *dups.entry(t).or_insert(1) += 1;
                         }
                     }
                     for (e, n) in dups {
                         duplicated.push(
-                            json!({"element": element_value(&e), "read": c.index, "count": n}),
+                            json!({"element": element_value(&shown, &e), "read": c.index, "count": n}),
                         );
                     }
                     for e in elements {
@@ -156,7 +169,7 @@ impl Checker for SetChecker {
                 let first = reads[positions[0]].complete.index;
                 unexpected.push((
                     first,
-                    json!({"element": element_value(e), "first_read": first, "why": why}),
+                    json!({"element": element_value(&shown, e), "first_read": first, "why": why}),
                 ));
             }
         }
@@ -198,7 +211,7 @@ impl Checker for SetChecker {
             let after_known = invoked.partition_point(|i| *i <= known_index);
             let present_after = present.len() - present.partition_point(|p| *p < after_known);
             let absent_after = reads.len() - after_known - present_after;
-            let value = element_value(&a.element);
+            let value = element_value(&shown, &a.element);
             if present.is_empty() && absent_after == 0 {
                 never_read.push(value);
                 continue;

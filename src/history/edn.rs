@@ -4,8 +4,10 @@
 //! conversion every faultline importer shares: keywords become strings
 //! without the colon (`:read` → `"read"`, `:jepsen/x` → `"jepsen/x"`),
 //! symbols become strings, `nil` → `null`, `true`/`false` stay booleans,
-//! integers (with an optional `N`) stay integers (beyond 64 bits: floats),
-//! floats, `M` decimals and ratios become floats, strings keep their escapes
+//! numbers keep their exact value ([`super::exact`]: integers at any size,
+//! with an optional `N`; floats and `M` decimals as their decimal literal;
+//! a ratio as its exact decimal, `1/4` → `0.25`; `##Inf`, `##NaN`, `1/3`
+//! and a leading-zero integer are errors), strings keep their escapes
 //! decoded, characters become one-character strings, vectors, lists and sets
 //! become arrays, maps become objects whose keys are rendered as strings
 //! (`:x` → `"x"`, `1` → `"1"`, `nil` → `"null"`, composite keys as JSON
@@ -18,7 +20,7 @@
 //! [`MAX_DEPTH`] is an error, not a stack overflow.
 
 use super::import::{finish, op_from_map, ImportError, Loaded};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 /// How deeply EDN collections may nest before the parser gives up.
 pub const MAX_DEPTH: usize = 256;
@@ -263,11 +265,20 @@ impl<'a> EdnParser<'a> {
                 self.parse_seq(b'}').map(Value::Array)
             }
             Some(b'#') => {
-                // ##Inf, ##-Inf, ##NaN: not representable in JSON.
+                // ##Inf, ##-Inf, ##NaN have no JSON form; turning them
+                // into null (or any number) would change the value.
+                let col = self.column();
                 self.pos += 2;
                 let tok = self.take_token();
                 match tok {
-                    b"Inf" | b"-Inf" | b"NaN" => Ok(Value::Null),
+                    b"Inf" | b"-Inf" | b"NaN" => Err(self.err_at(
+                        self.line,
+                        col,
+                        format!(
+                            "`##{}` cannot be kept exactly (a history value must be a finite number)",
+                            String::from_utf8_lossy(tok)
+                        ),
+                    )),
                     _ => Err(self.err("unknown symbolic value after `##`")),
                 }
             }
@@ -314,8 +325,7 @@ impl<'a> EdnParser<'a> {
         let bytes = text.as_bytes();
         let numeric = matches!(bytes, [b'0'..=b'9', ..] | [b'+' | b'-', b'0'..=b'9', ..]);
         if numeric {
-            return parse_number(text)
-                .ok_or_else(|| self.err_at(self.line, col, format!("invalid number `{text}`")));
+            return parse_number(text).map_err(|why| self.err_at(self.line, col, why));
         }
         if let Some(kw) = text.strip_prefix(':') {
             let kw = kw.strip_prefix(':').unwrap_or(kw);
@@ -454,57 +464,11 @@ fn opener(close: u8) -> char {
     }
 }
 
-/// An EDN number token as JSON: integers exact when they fit 64 bits.
-fn parse_number(text: &str) -> Option<Value> {
-    if let Some(int) = text.strip_suffix('N') {
-        return parse_int(int);
-    }
-    if let Some(dec) = text.strip_suffix('M') {
-        return float(dec.parse::<f64>().ok()?);
-    }
-    if let Some((n, d)) = text.split_once('/') {
-        let (n, d) = (n.parse::<f64>().ok()?, d.parse::<f64>().ok()?);
-        return float(n / d);
-    }
-    if text.contains(['.', 'e', 'E']) && !text.contains(['x', 'X']) {
-        return float(text.parse::<f64>().ok()?);
-    }
-    parse_int(text)
-}
-
-fn parse_int(text: &str) -> Option<Value> {
-    let unsigned = text.strip_prefix('+').unwrap_or(text);
-    if let Some(hex) = unsigned
-        .strip_prefix("0x")
-        .or_else(|| unsigned.strip_prefix("0X"))
-    {
-        return i64::from_str_radix(hex, 16).ok().map(Value::from);
-    }
-    if let Some(hex) = unsigned
-        .strip_prefix("-0x")
-        .or_else(|| unsigned.strip_prefix("-0X"))
-    {
-        return i64::from_str_radix(hex, 16).ok().map(|n| Value::from(-n));
-    }
-    if !unsigned
-        .trim_start_matches('-')
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    if let Ok(n) = unsigned.parse::<i64>() {
-        return Some(Value::from(n));
-    }
-    if let Ok(n) = unsigned.parse::<u64>() {
-        return Some(Value::from(n));
-    }
-    float(unsigned.parse::<f64>().ok()?)
-}
-
-fn float(f: f64) -> Option<Value> {
-    // NaN and infinities have no JSON form.
-    Some(Number::from_f64(f).map_or(Value::Null, Value::Number))
+/// An EDN number token as a JSON number with the same exact value
+/// ([`super::exact`]), or why it cannot be kept exactly.
+fn parse_number(text: &str) -> Result<Value, String> {
+    let literal = super::exact::edn_number_literal(text)?;
+    super::exact::exact_number(&literal).map(Value::Number)
 }
 
 /// An EDN map key as a JSON object key.
@@ -630,15 +594,16 @@ mod tests {
         assert_eq!(v("+3"), json!(3));
         assert_eq!(v("42N"), json!(42));
         assert_eq!(v("1.5"), json!(1.5));
-        assert_eq!(v("-2.5e3"), json!(-2500.0));
+        assert_eq!(v("-2.5e3").to_string(), "-2.5e+3");
         assert_eq!(v("1/2"), json!(0.5));
         assert_eq!(v("3.0M"), json!(3.0));
         assert_eq!(v("18446744073709551615"), json!(18446744073709551615u64));
+        assert_eq!(v("18446744073709551617N").to_string(), "18446744073709551617");
+        assert_eq!(v("1e999999").to_string(), "1e+999999");
         assert_eq!(v("foo.bar/baz"), json!("foo.bar/baz"));
         assert_eq!(v(r#""a\"b\\c\nd\u00e9""#), json!("a\"b\\c\nd\u{e9}"));
         assert_eq!(v(r"\a"), json!("a"));
         assert_eq!(v(r"\newline"), json!("\n"));
-        assert_eq!(v("##Inf"), Value::Null);
     }
 
     #[test]
@@ -666,6 +631,14 @@ mod tests {
         assert!(e.message.contains("unknown escape"), "{e}");
         let e = parse_one(b"12abc").unwrap_err();
         assert!(e.message.contains("invalid number"), "{e}");
+        let e = parse_one(b"[1\n  ##Inf]").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 3), "{e}");
+        assert!(e.message.contains("cannot be kept exactly"), "{e}");
+        let e = parse_one(b"[1/3]").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 2), "{e}");
+        assert!(e.message.contains("no exact decimal form"), "{e}");
+        let e = parse_one(b"1e99999999999999999999").unwrap_err();
+        assert!(e.message.contains("beyond"), "{e}");
     }
 
     #[test]

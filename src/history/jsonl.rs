@@ -18,6 +18,8 @@
 //! is wrong`; a last line without its newline that does not parse is a torn
 //! write and is dropped with a warning; `index` is renumbered to the position
 //! in the file, with a warning when the file's indices were not `0, 1, 2...`.
+//! Numbers keep their literal ([`super::exact`]); one whose exact value
+//! cannot be kept is an error `FILE:LINE: ... (column C)`.
 //!
 //! [`append`]: HistoryWriter::append
 
@@ -269,6 +271,15 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             }
             match serde_json::from_slice::<Op>(text) {
                 Ok(mut op) => {
+                    // serde_json kept every number's literal; one whose
+                    // exact value has no canonical form is bad input, named
+                    // by its column, never rounded or nulled.
+                    if let Some((_, why)) = super::exact::check_numbers(&op.value)
+                        .or_else(|| op.error.as_ref().and_then(super::exact::check_numbers))
+                    {
+                        let col = super::exact::unrepresentable_column(text).unwrap_or(1);
+                        return self.fail(format!("{why} (column {col})"));
+                    }
                     if op.index != self.next_index && !self.index_warned {
                         self.index_warned = true;
                         self.warnings.push(format!(

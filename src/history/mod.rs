@@ -13,8 +13,14 @@
 //! The on-disk format is `history.jsonl` ([`jsonl`]): one op per line, written
 //! and flushed as the run goes. Importers read histories recorded by other
 //! tools ([`import`]).
+//!
+//! Values are kept exactly as written — a number is its literal, at any
+//! size or precision — and compared by one rule ([`exact`]): integers and
+//! decimals by exact value, an integer never equal to a decimal. A number
+//! whose exact value cannot be kept is bad input, never a silent change.
 
 pub mod edn;
+pub mod exact;
 pub mod import;
 pub mod jepsen_log;
 pub mod jsonl;

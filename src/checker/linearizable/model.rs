@@ -19,6 +19,10 @@
 //!   or `"locked"` starts locked); `acquire` is legal only when unlocked,
 //!   `release` only when locked.
 //!
+//! Values compare exactly, by the rule of [`crate::history::exact`]:
+//! integers and decimals by exact value at any size, an integer never equal
+//! to a decimal. kv strings compare byte for byte.
+//!
 //! A `null` read ([`NilRead`]): with `empty` it is an ordinary value (the
 //! register holds nothing, `null`; for `kv`, the empty string); with `any`
 //! the value is unknown and the read matches every state. A read that
@@ -26,6 +30,7 @@
 //! nothing, so it is dropped; a `fail` op is always dropped.
 
 use crate::checker::CheckError;
+use crate::history::exact::exact_text;
 use crate::history::{Op, OpType};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -248,14 +253,27 @@ impl Machine {
         id
     }
 
+    /// Interns a JSON value by its exact canonical text ([`exact_text`]),
+    /// so values compare as the history wrote them (`18446744073709551617`
+    /// ≠ `18446744073709551616`, `1` ≠ `1.0`, `1.0` = `1e0`); explanations
+    /// show the value as first written.
     fn intern_json(&mut self, v: &Value) -> u32 {
-        self.intern_text(v.to_string())
+        let key = exact_text(v);
+        if let Some(&id) = self.value_ids.get(&key) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        let shown = v.to_string();
+        self.bytes += key.len() + shown.len() + 64;
+        self.values.push(shown);
+        self.value_ids.insert(key, id);
+        id
     }
 
     fn intern_reg(&mut self, k: &Value) -> u32 {
         let text = match k {
             Value::String(s) => s.clone(),
-            other => other.to_string(),
+            other => exact_text(other),
         };
         if let Some(&id) = self.reg_ids.get(&text) {
             return id;

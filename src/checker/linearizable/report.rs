@@ -122,7 +122,8 @@ impl LinearizableReport {
         );
         let valid = if ki > 0 {
             Validity::Invalid
-        } else if ku > 0 {
+        } else if ku > 0 || ops == 0 {
+            // No client op: nothing was checked, so no verdict.
             Validity::Unknown
         } else {
             Validity::Valid
@@ -162,6 +163,13 @@ impl LinearizableReport {
                     String::new()
                 };
                 format!("not linearizable ({}): {why}{more}", self.model)
+            }
+            Validity::Unknown if self.ops == 0 => {
+                format!(
+                    "unknown ({}): {}",
+                    self.model,
+                    crate::checker::NO_CLIENT_OPS
+                )
             }
             Validity::Unknown => {
                 let why = self
