@@ -78,9 +78,13 @@ pub fn run(args: Args) -> CmdResult {
         Probe::HttpServe { addr } => {
             let listener = TcpListener::bind(addr).map_err(io(format!("bind {addr}")))?;
             for conn in listener.incoming() {
-                // A client that goes away is its own business.
-                if let Ok(conn) = conn {
-                    std::thread::spawn(move || answer_http(conn));
+                match conn {
+                    Ok(conn) => {
+                        std::thread::spawn(move || answer_http(conn));
+                    }
+                    // A client that went away, or no file descriptor left:
+                    // wait a little rather than spin, and serve on.
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
             Ok(Validity::Valid)
