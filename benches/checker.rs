@@ -16,7 +16,7 @@
 //! `--all-keys` and 1M-op rows are also run once in a fresh child process
 //! (this benchmark re-executed with `--child`), which loads the file, checks
 //! it as `faultline check` does and reports its own peak memory (VmHWM). Needs
-//! the shared corpus (`../shared/corpus`, or `$FAULTLINE_CORPUS`) for the
+//! the corpus (`tests/corpus`, or `$FAULTLINE_CORPUS`) for the
 //! corpus rows; the generated row always runs.
 
 use faultline::checker::linearizable::generate::{random_history, GenOptions};
@@ -35,8 +35,7 @@ fn corpus() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     [
         std::env::var_os("FAULTLINE_CORPUS").map(PathBuf::from),
-        Some(root.join("../shared/corpus")),
-        Some(root.join("../../shared/corpus")),
+        Some(root.join("tests/corpus")),
     ]
     .into_iter()
     .flatten()

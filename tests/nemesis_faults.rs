@@ -1,6 +1,6 @@
 //! Each nemesis family really injects its fault and really heals it, on real
-//! namespaces with real processes (python HTTP/UDP servers stand in for a
-//! database). Needs root; skips with a note otherwise.
+//! namespaces with real processes (`faultline probe` HTTP and UDP servers
+//! stand in for a database). Needs root; skips with a note otherwise.
 
 mod local_common;
 use faultline::db::{Cluster, Db, Node};
@@ -37,11 +37,14 @@ enum Connect {
 
 /// Try a TCP connection from `a` to `b`'s port 8000 (1 s budget).
 fn pair_connect(a: &Node, b: &Node) -> Connect {
-    let script = format!("exec 3<>/dev/tcp/{}/8000", b.host);
-    let out = a
-        .remote
-        .exec(&["timeout", "1", "bash", "-c", &script])
-        .unwrap();
+    let argv = probe(&[
+        "tcp-connect",
+        &format!("{}:8000", b.host),
+        "--timeout-ms",
+        "1000",
+    ]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = a.remote.exec(&argv).unwrap();
     if out.success() {
         Connect::Connected
     } else if out.stderr.contains("Connection refused") {
@@ -192,14 +195,9 @@ fn partitions_really_cut_tcp_and_heal() {
 /// Start a UDP receiver on `node` port 9000 logging each datagram.
 fn udp_receiver(node: &Node) -> std::path::PathBuf {
     let log = node.log_dir.join("udp.log");
-    let script = format!(
-        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('{}',9000))\n\
-         while True:\n  d,a=s.recvfrom(200)\n  print(d.decode(),flush=True)\n",
-        node.host
-    );
     node.remote
         .spawn(&DaemonSpec {
-            argv: vec!["/usr/bin/python3".into(), "-u".into(), "-c".into(), script],
+            argv: probe(&["udp-recv", &format!("{}:9000", node.host)]),
             env: vec![],
             cwd: node.data_dir.clone(),
             log_file: log.clone(),
@@ -211,14 +209,18 @@ fn udp_receiver(node: &Node) -> std::path::PathBuf {
 
 /// Send `n` datagrams tagged `tag` from `from` to `to`:9000.
 fn udp_send(from: &Node, to: &Node, tag: &str, n: usize) {
-    let script = format!(
-        "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
-         for i in range({n}):\n  s.sendto(b'{tag}',('{}',9000))\n  time.sleep(0.0005)\n",
-        to.host
-    );
-    from.remote
-        .exec_ok(&["/usr/bin/python3", "-c", &script])
-        .unwrap();
+    let argv = probe(&[
+        "udp-send",
+        &format!("{}:9000", to.host),
+        "--tag",
+        tag,
+        "--count",
+        &n.to_string(),
+        "--gap-us",
+        "500",
+    ]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    from.remote.exec_ok(&argv).unwrap();
     std::thread::sleep(Duration::from_millis(300));
 }
 
@@ -440,9 +442,7 @@ fn clock_skew_really_reads_differently_and_resets() {
     let ticker = n1.log_dir.join("ticker.log");
     n1.remote
         .spawn(&DaemonSpec {
-            argv: ["/usr/bin/python3", "-u", "-c", "import time,select\nwhile True:\n  print(time.time(),flush=True)\n  select.select([],[],[],0.05)\n"]
-                .map(String::from)
-                .to_vec(),
+            argv: probe(&["clock", "--interval-ms", "50"]),
             env: faketime_env("n1").unwrap(),
             cwd: n1.data_dir.clone(),
             log_file: ticker.clone(),

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod check;
 pub mod heal;
 pub mod node;
+pub mod probe;
 pub mod test;
 
 use crate::exit::{self, CmdResult};
@@ -44,6 +45,9 @@ pub enum Command {
     Analyze(analyze::Args),
     /// Remove everything a killed run left behind.
     Heal(heal::Args),
+    /// Network and clock probes for faultline's own tests (hidden).
+    #[command(hide = true)]
+    Probe(probe::Args),
 }
 
 /// Parse the command line, run the command, return its exit code. Usage
@@ -68,6 +72,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Test(a) => test::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Heal(a) => heal::run(a),
+        Command::Probe(a) => probe::run(a),
     }
 }
 

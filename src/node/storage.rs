@@ -1,17 +1,28 @@
 //! refkv's durable storage: a write-ahead log (WAL) of Raft's hard state and
 //! log entries, plus the latest snapshot in a file of its own.
 //!
-//! ## Format
+//! ## Format (version 2)
 //!
-//! `DIR/wal.log` is a sequence of records, each
-//! `[len: u32 LE][crc32 of payload: u32 LE][payload: len bytes]`, the payload
-//! being one postcard-encoded record: a hard state (term, vote, ...), a run of
-//! entries starting at some index (which replaces every entry at or after that
-//! index: that is how a follower's conflicting suffix is truncated), or a
-//! marker that a snapshot up to some index was installed (every entry up to it
-//! is then dropped). `DIR/snapshot.bin` holds the latest snapshot
-//! (`[crc32: u32 LE][postcard payload]`), written to a temporary file, fsynced
-//! and renamed, so it is either the old or the new one.
+//! `DIR/wal.log` starts with an 8-byte header, the magic `FLWL` and the
+//! format version as a `u32` LE, then holds a sequence of records, each
+//! `[len: u32 LE][crc32 of len's 4 bytes and the payload: u32 LE][payload:
+//! len bytes]`, the payload being one postcard-encoded record: a hard state
+//! (term, vote, ...), a run of entries starting at some index (which replaces
+//! every entry at or after that index: that is how a follower's conflicting
+//! suffix is truncated), or a marker that a snapshot up to some index was
+//! installed (every entry up to it is then dropped). `DIR/snapshot.bin`
+//! holds the latest snapshot (`[crc32: u32 LE][postcard payload]`), written
+//! to a temporary file, fsynced and renamed, so it is either the old or the
+//! new one.
+//!
+//! The checksum covers the length because a file system may leave a crashed
+//! append as a run of zero bytes: with a checksum of the payload alone, a
+//! zero length and a zero checksum would be a valid empty record (the CRC32
+//! of nothing is 0), which then fails to decode and keeps the node from ever
+//! starting again. Format 1 (no header, checksum of the payload only) is
+//! refused with an error that says so, never misread: the magic's fourth
+//! byte, `L`, can never begin a format-1 file, whose first four bytes are a
+//! length of at most [`MAX_RECORD`].
 //!
 //! ## Obligations (what the server relies on)
 //!
@@ -21,8 +32,11 @@
 //!   proposals share one fsync (group commit).
 //! - Recovery ([`Wal::open`]) replays every complete record whose checksum
 //!   matches, in order, and stops at the first one that is torn (a crash in
-//!   the middle of a write) or corrupt: that record and everything after it is
-//!   truncated from the file, never replayed.
+//!   the middle of a write, or a zero-filled tail) or corrupt: that record
+//!   and everything after it is truncated from the file, never replayed.
+//! - Every file and directory the storage creates or renames is made durable
+//!   in its parent directory too (the parent is fsynced), so a crash right
+//!   after [`Wal::open`] or a snapshot cannot lose the file itself.
 //! - [`Wal::save_snapshot`] compacts: once the snapshot is durable the WAL is
 //!   rewritten with only the hard state and the entries after the snapshot,
 //!   so the log does not grow without bound.
@@ -53,6 +67,18 @@ pub const LAZY_FLUSH_INTERVAL: Duration = Duration::from_millis(1500);
 /// than this, so a snapshot taken often does not rewrite a tiny file each time.
 pub const COMPACT_MIN_BYTES: u64 = 1 << 20;
 
+/// The first four bytes of a WAL of format 2 or later. Its fourth byte (`L`,
+/// 0x4c) is above the highest byte a format-1 file can start with (its
+/// first record's length, at most [`MAX_RECORD`], little-endian), so an old
+/// WAL is always recognised as one.
+const WAL_MAGIC: [u8; 4] = *b"FLWL";
+
+/// The format [`Wal`] writes: 2, the checksum covers the length.
+pub const WAL_FORMAT: u32 = 2;
+
+/// Header bytes: the magic and the format version.
+const HEADER_LEN: usize = 8;
+
 const WAL_FILE: &str = "wal.log";
 const WAL_TMP: &str = "wal.log.tmp";
 const SNAPSHOT_FILE: &str = "snapshot.bin";
@@ -75,6 +101,14 @@ pub enum StorageError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
+        what: String,
+    },
+    /// The WAL was written in a format this build does not read.
+    #[error("{path}: {what}")]
+    Format {
+        /// The WAL file.
+        path: PathBuf,
+        /// Which format was found and what to do about it.
         what: String,
     },
     /// The caller broke the log's contiguity (an append beyond the end).
@@ -187,13 +221,111 @@ fn encode_record<T: Serialize>(
             what: format!("record of {} bytes is too large", payload.len()),
         })?;
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&record_crc(len.to_le_bytes(), &payload).to_le_bytes());
     out.extend_from_slice(&payload);
     Ok(())
 }
 
+/// A record's checksum: CRC32 of its length field and its payload, so a
+/// zeroed header (length 0, checksum 0) never passes.
+fn record_crc(len: [u8; 4], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(payload);
+    h.finalize()
+}
+
+/// The 8 bytes every WAL file starts with.
+fn wal_header() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&WAL_MAGIC);
+    h[4..].copy_from_slice(&WAL_FORMAT.to_le_bytes());
+    h
+}
+
+/// What the start of `wal.log` says.
+#[derive(Debug, PartialEq)]
+enum Header {
+    /// A header of this format: records follow it.
+    Valid,
+    /// No header yet (a new file), or one torn while the file was created:
+    /// the file never held a record (the header is fsynced before any
+    /// record is written), so it starts afresh.
+    Fresh,
+}
+
+/// Read the header of `bytes`, the content of the WAL at `path` in `dir`.
+fn check_header(bytes: &[u8], path: &Path, dir: &Path) -> Result<Header, StorageError> {
+    let header = wal_header();
+    if bytes.len() >= HEADER_LEN && bytes[..4] == WAL_MAGIC {
+        let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        if version == WAL_FORMAT {
+            return Ok(Header::Valid);
+        }
+        return Err(StorageError::Format {
+            path: path.to_path_buf(),
+            what: format!(
+                "written in WAL format {version}, but this faultline reads format \
+                 {WAL_FORMAT} only: run the faultline that wrote it, or remove the data \
+                 directory {} to start this node empty",
+                dir.display()
+            ),
+        });
+    }
+    let torn_header = bytes.len() < HEADER_LEN && header.starts_with(bytes);
+    if torn_header || bytes.iter().all(|&b| b == 0) {
+        return Ok(Header::Fresh);
+    }
+    let first = bytes
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let what = if first.is_some_and(|len| len <= MAX_RECORD) {
+        "has no WAL header: it was written by an older faultline in WAL format 1"
+    } else {
+        "has no WAL header: it is not a refkv WAL"
+    };
+    Err(StorageError::Format {
+        path: path.to_path_buf(),
+        what: format!(
+            "{what}, and this faultline reads format {WAL_FORMAT} only; remove the data \
+             directory {} to start this node empty (the cluster's other nodes send it the \
+             log again)",
+            dir.display()
+        ),
+    })
+}
+
+/// `create_dir_all` that also fsyncs the parent of every directory it
+/// created, so the new directories survive a crash.
+fn create_dir_durably(dir: &Path) -> Result<(), StorageError> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || d.is_dir() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    for d in missing.iter().rev() {
+        sync_dir(&parent_of(d))?;
+    }
+    Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare relative name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Fsync a directory so a rename or create in it is durable.
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    #[cfg(test)]
+    tests::SYNCED_DIRS.with(|d| d.borrow_mut().push(dir.to_path_buf()));
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))
@@ -229,7 +361,8 @@ fn scan_records(bytes: &[u8]) -> (Vec<&[u8]>, usize) {
             break;
         }
         let payload = &bytes[pos + 8..pos + 8 + len];
-        if crc32fast::hash(payload) != crc {
+        let len_bytes = [bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]];
+        if len == 0 || record_crc(len_bytes, payload) != crc {
             break;
         }
         out.push(payload);
@@ -247,12 +380,15 @@ where
     /// Open (or create) the WAL in `dir` and recover its content. A torn or
     /// corrupt tail is truncated from the file (and reported in
     /// [`Recovered::truncated_bytes`]); a record that passes its checksum but
-    /// does not decode is an error, since that is not a crash artefact.
+    /// does not decode is an error, since that is not a crash artefact, and
+    /// so is a WAL of another format ([`StorageError::Format`], the file
+    /// left untouched). A new directory or `wal.log` is made durable in its
+    /// parent before this returns.
     pub fn open(
         dir: &Path,
         durability: Durability,
     ) -> Result<(Self, Recovered<H, D, E>), StorageError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        create_dir_durably(dir)?;
         let snap_path = dir.join(SNAPSHOT_FILE);
         let snapshot: Option<Snapshot<D>> = match fs::read(&snap_path) {
             Ok(bytes) => Some(decode_snapshot(&bytes).map_err(|what| StorageError::Codec {
@@ -272,7 +408,19 @@ where
             .map_err(io_err(&wal_path))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err(&wal_path))?;
-        let (payloads, valid_len) = scan_records(&bytes);
+        if check_header(&bytes, &wal_path, dir)? == Header::Fresh {
+            // A new WAL (or one whose creation was cut short): write the
+            // header and make both it and the file's name durable before
+            // any record can be written after it.
+            bytes = wal_header().to_vec();
+            file.set_len(0).map_err(io_err(&wal_path))?;
+            file.seek(SeekFrom::Start(0)).map_err(io_err(&wal_path))?;
+            file.write_all(&bytes).map_err(io_err(&wal_path))?;
+            file.sync_all().map_err(io_err(&wal_path))?;
+            sync_dir(dir)?;
+        }
+        let (payloads, body_len) = scan_records(&bytes[HEADER_LEN..]);
+        let valid_len = HEADER_LEN + body_len;
 
         let mut hard_state: Option<H> = None;
         let mut first_index = 1u64;
@@ -503,7 +651,7 @@ where
     fn rewrite(&mut self, snap_index: u64, snap_term: u64) -> Result<(), StorageError> {
         let path = self.wal_path();
         let tmp = self.dir.join(WAL_TMP);
-        let mut out = Vec::new();
+        let mut out = wal_header().to_vec();
         encode_record(
             &Record::<H, E>::Snapshot {
                 index: snap_index,
@@ -607,6 +755,17 @@ fn apply_compact<E>(first_index: &mut u64, entries: &mut Vec<E>, index: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// Every directory [`sync_dir`] fsynced on this thread (each test
+        /// runs on a thread of its own).
+        pub(super) static SYNCED_DIRS: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn synced_dirs() -> Vec<PathBuf> {
+        SYNCED_DIRS.with(|d| d.borrow_mut().drain(..).collect())
+    }
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     struct Hs {
@@ -794,7 +953,7 @@ mod tests {
     fn record_with_valid_checksum_but_bad_payload_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(WAL_FILE);
-        let mut bytes = Vec::new();
+        let mut bytes = wal_header().to_vec();
         encode_record(&"not a record", &mut bytes, &path).unwrap();
         fs::write(&path, &bytes).unwrap();
         match TestWal::open(dir.path(), Durability::Sync) {
@@ -888,5 +1047,169 @@ mod tests {
         assert_eq!(rec.first_index, 11);
         assert_eq!(rec.entries, vec![ent(4, "k")]);
         assert_eq!(rec.snapshot.unwrap().index, 10);
+    }
+    /// A crash during an append can leave the file extended with zeros (the
+    /// length was made durable, the data never was). Length 0 and checksum 0
+    /// used to pass as an empty record that does not decode, so the node
+    /// refused to start forever; now it is a torn tail, truncated.
+    #[test]
+    fn zero_filled_tail_is_torn_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut w, _) = open(dir.path());
+            w.append(1, &[ent(1, "a"), ent(1, "b")]).unwrap();
+            w.sync().unwrap();
+        }
+        let path = dir.path().join(WAL_FILE);
+        let good = fs::metadata(&path).unwrap().len();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0u8; 4096]).unwrap();
+        drop(f);
+        let (mut w, rec) = match TestWal::open(dir.path(), Durability::Sync) {
+            Ok(x) => x,
+            Err(e) => panic!("a zero-filled tail must not stop recovery: {e}"),
+        };
+        assert_eq!(rec.entries, vec![ent(1, "a"), ent(1, "b")]);
+        assert_eq!(rec.truncated_bytes, 4096);
+        assert_eq!(fs::metadata(&path).unwrap().len(), good);
+        w.append(3, &[ent(1, "c")]).unwrap();
+        w.sync().unwrap();
+        drop(w);
+        let (_, rec) = open(dir.path());
+        assert_eq!(rec.entries.len(), 3);
+    }
+
+    /// A short run of zeros (less than a record header) is torn as well.
+    #[test]
+    fn short_zero_tail_is_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut w, _) = open(dir.path());
+            w.append(1, &[ent(1, "a")]).unwrap();
+            w.sync().unwrap();
+        }
+        let path = dir.path().join(WAL_FILE);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0u8; 8]).unwrap();
+        drop(f);
+        let (_, rec) = open(dir.path());
+        assert_eq!(rec.entries, vec![ent(1, "a")]);
+        assert_eq!(rec.truncated_bytes, 8);
+    }
+
+    /// A WAL of format 1 (no header; checksum of the payload only), as an
+    /// older refkv left it, is refused with an error that names the file
+    /// and says what to do, instead of being misread.
+    #[test]
+    fn format_1_wal_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(WAL_FILE);
+        let payload = postcard::to_stdvec(&Record::<Hs, Ent>::Entries {
+            first: 1,
+            entries: vec![ent(1, "a")],
+        })
+        .unwrap();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        fs::write(&path, &bytes).unwrap();
+        match TestWal::open(dir.path(), Durability::Sync) {
+            Err(e @ StorageError::Format { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("wal.log"), "{msg}");
+                assert!(msg.contains("format 1"), "{msg}");
+                assert!(msg.contains("remove"), "{msg}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a format-1 WAL must not be opened as if it were format 2"),
+        }
+        // The file is left as it was: refusing must not destroy data.
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+    }
+
+    /// A header of a future format is refused, naming both versions.
+    #[test]
+    fn unknown_format_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(WAL_FILE);
+        let mut bytes = WAL_MAGIC.to_vec();
+        bytes.extend_from_slice(&9u32.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        match TestWal::open(dir.path(), Durability::Sync) {
+            Err(e @ StorageError::Format { .. }) => {
+                assert!(e.to_string().contains("format 9"), "{e}")
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("an unknown format must not open"),
+        }
+    }
+
+    /// A crash while the header itself was being written (a torn or zeroed
+    /// header with nothing after it) is a WAL that never held anything.
+    #[test]
+    fn torn_header_of_an_empty_wal_starts_afresh() {
+        for torn in [&WAL_MAGIC[..3], &[0u8; 8][..], &[0u8; 5][..]] {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join(WAL_FILE), torn).unwrap();
+            {
+                let (mut w, rec) = open(dir.path());
+                assert!(rec.entries.is_empty());
+                w.append(1, &[ent(1, "a")]).unwrap();
+                w.sync().unwrap();
+            }
+            let (_, rec) = open(dir.path());
+            assert_eq!(rec.entries, vec![ent(1, "a")], "after {torn:?}");
+        }
+    }
+
+    /// Creating the data directory and `wal.log` fsyncs their parents, so
+    /// the files cannot vanish in a crash after the node acknowledged
+    /// writes to them.
+    #[test]
+    fn creating_the_wal_fsyncs_its_parent_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a").join("b");
+        synced_dirs();
+        let (mut w, _) = open(&dir);
+        let synced = synced_dirs();
+        for d in [
+            root.path().to_path_buf(),
+            root.path().join("a"),
+            dir.clone(),
+        ] {
+            assert!(
+                synced.contains(&d),
+                "{} not fsynced: {synced:?}",
+                d.display()
+            );
+        }
+        // Opening an existing WAL creates nothing: no directory fsync needed.
+        w.append(1, &[ent(1, "a")]).unwrap();
+        w.sync().unwrap();
+        drop(w);
+        let (_, rec) = open(&dir);
+        assert_eq!(rec.entries, vec![ent(1, "a")]);
+        assert!(synced_dirs().is_empty());
+    }
+
+    /// A snapshot and a compaction rename files: both fsync the directory.
+    #[test]
+    fn snapshot_and_compaction_renames_fsync_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = open(dir.path());
+        w.append(1, &[ent(1, &"x".repeat(2 << 20))]).unwrap();
+        w.sync().unwrap();
+        synced_dirs();
+        w.save_snapshot(&Snapshot {
+            index: 1,
+            term: 1,
+            data: "s".into(),
+        })
+        .unwrap();
+        // One fsync for snapshot.bin's rename, one for wal.log's.
+        let synced = synced_dirs();
+        assert_eq!(synced, vec![dir.path().to_path_buf(); 2]);
+        assert!(w.file_len() < COMPACT_MIN_BYTES);
     }
 }

@@ -74,16 +74,28 @@ impl Drop for TestNet {
     }
 }
 
+/// The argv of `faultline probe ARGS...`: the network and clock programs the
+/// tests run inside namespaces are part of the binary under test, so the
+/// tests need no tool (python3, curl, nc) the project does not install.
+pub fn probe(args: &[&str]) -> Vec<String> {
+    [env!("CARGO_BIN_EXE_faultline"), "probe"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// Can `from` open a TCP connection to `ip:port` (within 2 s)?
 pub fn tcp_connects(from: &Node, ip: &str, port: u16) -> bool {
+    let argv = probe(&[
+        "tcp-connect",
+        &format!("{ip}:{port}"),
+        "--timeout-ms",
+        "2000",
+    ]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     from.remote
-        .exec(&[
-            "timeout",
-            "2",
-            "bash",
-            "-c",
-            &format!("exec 3<>/dev/tcp/{ip}/{port}"),
-        ])
+        .exec(&argv)
         .map(|o| o.success())
         .unwrap_or(false)
 }
@@ -126,35 +138,27 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Start a python HTTP server on the node's address, port 8000.
+/// Start an HTTP server (`faultline probe http-serve`) on the node's
+/// address, port 8000.
 pub fn start_http(node: &Node, env: Vec<(String, String)>) -> u32 {
     let pid = node
         .remote
         .spawn(&DaemonSpec {
-            argv: [
-                "/usr/bin/python3",
-                "-m",
-                "http.server",
-                "--bind",
-                &node.host,
-                "8000",
-            ]
-            .map(String::from)
-            .to_vec(),
+            argv: probe(&["http-serve", &format!("{}:8000", node.host)]),
             env,
             cwd: node.data_dir.clone(),
             log_file: node.log_dir.join("http.log"),
         })
-        .expect("spawn http.server");
+        .expect("spawn faultline probe http-serve");
     assert!(
         eventually(Duration::from_secs(10), || host_connects(&node.host, 8000)),
-        "http.server on {} never listened",
+        "faultline probe http-serve on {} never listened",
         node.name
     );
     pid
 }
 
-/// A Db whose "system" is one python HTTP server per node: real processes
+/// A Db whose "system" is one probe HTTP server per node: real processes
 /// in the real namespaces, for testing the process nemeses without refkv.
 #[derive(Default)]
 pub struct HttpDb {

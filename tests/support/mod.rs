@@ -1,5 +1,7 @@
-//! Helpers shared by the checker and history test files: finding the shared
-//! corpus and reading its manifest.
+//! Helpers shared by the checker and history test files: finding the corpus
+//! of real histories (`tests/corpus`, part of the repository) and reading
+//! its manifest. A corpus that is missing or short is a failure, never a
+//! skip: a test that checks nothing must not pass.
 
 #![allow(dead_code)]
 
@@ -7,24 +9,21 @@ use faultline::checker::linearizable::NilRead;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// `$FAULTLINE_CORPUS`, else `../shared/corpus` beside the checkout (or
-/// beside the worktree folder, for a git worktree under `wt/`). `None`, with
-/// a note on stderr, when it is absent: corpus tests are then skipped.
-pub fn corpus() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("FAULTLINE_CORPUS").map(PathBuf::from),
-        Some(root.join("../shared/corpus")),
-        Some(root.join("../../shared/corpus")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|d| d.join("MANIFEST.tsv").is_file());
-    if found.is_none() {
-        eprintln!("note: shared corpus (../shared/corpus) not found; corpus tests skipped");
-    }
-    found
+/// How many histories `tests/corpus/MANIFEST.tsv` lists; every corpus test
+/// must see all of them.
+pub const MANIFEST_ENTRIES: usize = 128;
+
+/// The corpus folder, `tests/corpus` in the checkout. Panics (the test
+/// fails) when its manifest is absent.
+pub fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    assert!(
+        dir.join("MANIFEST.tsv").is_file(),
+        "corpus not found: {} has no MANIFEST.tsv (the corpus is part of the \
+         repository; restore it with `git checkout -- tests/corpus`)",
+        dir.display()
+    );
+    dir
 }
 
 /// One row of `MANIFEST.tsv`.
@@ -65,8 +64,32 @@ pub fn init_value(col: &str) -> Value {
     Value::String(col.to_string())
 }
 
-/// Every row of `dir/MANIFEST.tsv`.
+/// Every row of `dir/MANIFEST.tsv`; panics unless it lists
+/// [`MANIFEST_ENTRIES`] rows and every file it names exists.
 pub fn manifest(dir: &Path) -> Vec<Entry> {
+    let entries = read_manifest(dir);
+    assert_eq!(
+        entries.len(),
+        MANIFEST_ENTRIES,
+        "{}: MANIFEST.tsv lists {} histories, not {MANIFEST_ENTRIES}",
+        dir.display(),
+        entries.len()
+    );
+    let missing: Vec<&str> = entries
+        .iter()
+        .filter(|e| !dir.join(&e.path).is_file())
+        .map(|e| e.path.as_str())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{}: files named in MANIFEST.tsv are missing: {missing:?}",
+        dir.display()
+    );
+    entries
+}
+
+/// Every row of `dir/MANIFEST.tsv`, as written.
+fn read_manifest(dir: &Path) -> Vec<Entry> {
     let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("read MANIFEST.tsv");
     text.lines()
         .skip(1)
