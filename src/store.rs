@@ -224,6 +224,10 @@ pub struct NemesisSummary {
     pub name: String,
     /// Fault intervals, in order.
     pub intervals: Vec<FaultInterval>,
+    /// The share (0 to 1) of the main phase with a quorum up, from the
+    /// intervals (see `report::quorum`); `null` without a main phase.
+    #[serde(default)]
+    pub quorum_share: Option<f64>,
     /// Families or targets the Db cannot support, each with the reason.
     pub skipped: Vec<String>,
     /// Nemesis ops that failed (`info` completions), as `f: error`.
@@ -248,12 +252,18 @@ pub struct Results {
     pub test: String,
     /// The run's seed.
     pub seed: u64,
-    /// The overall verdict: every checker's merged.
+    /// The overall verdict (the exit code's): every checker's merged, and
+    /// `unknown` for an interrupted run unless that is `invalid`.
     pub valid: Validity,
+    /// The checkers' merged verdict of the history as recorded; differs
+    /// from `valid` only for an interrupted run (the partial verdict).
+    #[serde(default)]
+    pub history_valid: Option<Validity>,
     /// When the run started (RFC 3339, UTC).
     pub start: String,
-    /// Why the run was cut short (a signal), if it was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why the run was cut short (a signal), or `null` when it ran to its
+    /// end.
+    #[serde(default)]
     pub interrupted: Option<String>,
     /// Each checker's verdict, summary and details.
     pub checkers: Vec<CheckResult>,

@@ -8,6 +8,18 @@
 //! and a `pick` (the seed of the op's own node choices, see
 //! [`super::target`]) — so faults of different families overlap, as in
 //! Jepsen's combined packages (`overlap: false` gives one fault at a time).
+//!
+//! Two bounds keep a verdict meaningful. A fault heals by itself after
+//! `max-fault-duration` seconds (an ordinary stop op, with value
+//! `{"max-fault-duration": S}`), because a random toggle may not pick the
+//! family again for a long time: without the bound a `kill all` at 18 s
+//! kept a 5-node cluster dead for the last 40 s of a 60 s run, and its
+//! valid verdict said little. After a stop, the family does not start
+//! again for `cool-down` seconds, so the cluster gets to recover before
+//! the same fault hits again. Both are measured on the schedule's own
+//! nominal times (tick times, start + max), never on when an op happened
+//! to finish, so the dry run and a real run of one seed agree.
+//!
 //! Every choice comes from the RNG handed to the generator, so one run seed
 //! gives one fault schedule. Families the Db
 //! cannot support (kill without `Capabilities::kill`, clock when
@@ -32,6 +44,40 @@ use std::time::Duration;
 /// The fault families, in documentation order (what `all` means).
 pub const FAMILIES: [&str; 5] = ["partition", "kill", "pause", "clock", "loss"];
 
+/// Each start `f` of a fault and the `f` that stops it. The stop `f` names
+/// the fault's family in the history (one stop per family), so it pairs a
+/// stop with its start even when faults of several families overlap.
+pub const START_STOP: [(&str, &str); 7] = [
+    ("start-partition", "stop-partition"),
+    ("kill", "start"),
+    ("pause", "resume"),
+    ("bump-clock", "reset-clock"),
+    ("strobe-clock", "reset-clock"),
+    ("start-loss", "stop-loss"),
+    ("start-election", "stop-election"),
+];
+
+/// The `f` that stops a fault started by `start_f`, if `start_f` starts one.
+pub fn stop_of(start_f: &str) -> Option<&'static str> {
+    START_STOP
+        .iter()
+        .find(|(start, _)| *start == start_f)
+        .map(|(_, stop)| *stop)
+}
+
+/// True when `f` stops a fault.
+pub fn is_stop(f: &str) -> bool {
+    START_STOP.iter().any(|(_, stop)| *stop == f)
+}
+
+/// Default `max-fault-duration`, seconds: longer than the default interval,
+/// so two families still overlap, short enough that no single fault holds
+/// a quarter of a default 60 s run.
+pub const DEFAULT_MAX_FAULT_DURATION: f64 = 15.0;
+/// Default `cool-down`, seconds: a few Raft election timeouts, time for
+/// the cluster to recover before the same family hits again.
+pub const DEFAULT_COOL_DOWN: f64 = 5.0;
+
 /// Scripted scenarios built from those families (see
 /// [`super::election`]); named explicitly, never part of `all`: each
 /// needs a particular cluster (e.g. exactly 3 nodes) and takes over the
@@ -51,6 +97,11 @@ pub struct NemesisConfig {
     /// interval a random family starts its fault, or stops it when it is in
     /// force. `false`: one fault at a time, start then stop.
     pub overlap: bool,
+    /// Seconds after which a fault heals by itself (a stop op), whatever
+    /// the schedule picks meanwhile.
+    pub max_fault_duration: f64,
+    /// Seconds after a fault stops before its family may start again.
+    pub cool_down: f64,
     /// Partition options.
     pub partition: PartitionConfig,
     /// Kill options.
@@ -71,6 +122,8 @@ impl Default for NemesisConfig {
             faults: vec!["partition".into(), "kill".into()],
             interval: 10.0,
             overlap: true,
+            max_fault_duration: DEFAULT_MAX_FAULT_DURATION,
+            cool_down: DEFAULT_COOL_DOWN,
             partition: PartitionConfig::default(),
             kill: TargetConfig {
                 targets: vec![Target::One, Target::Leader, Target::Minority, Target::All],
@@ -253,6 +306,18 @@ impl NemesisConfig {
                 self.interval
             )));
         }
+        if !(self.max_fault_duration.is_finite() && self.max_fault_duration > 0.0) {
+            return Err(bad(format!(
+                "max-fault-duration: {} is not a positive number of seconds",
+                self.max_fault_duration
+            )));
+        }
+        if !(self.cool_down.is_finite() && self.cool_down >= 0.0) {
+            return Err(bad(format!(
+                "cool-down: {} is not a number of seconds ≥ 0",
+                self.cool_down
+            )));
+        }
         if !(self.loss.probability > 0.0 && self.loss.probability <= 1.0) {
             return Err(bad(format!(
                 "loss.probability: {} is not in (0, 1]",
@@ -303,27 +368,34 @@ struct Plan {
     stop: String,
 }
 
-/// One nemesis op every `interval`: a start or a stop.
+/// One nemesis op every `interval` (a start or a stop), plus the stops of
+/// faults that reached `max-fault-duration`.
 ///
 /// With `overlap` (Jepsen's mix of packages, the default), each tick picks a
-/// family at random and toggles it: starts its fault when it is not in
-/// force, stops it when it is. Faults of different families then overlap —
-/// a skewed clock *and* a partition — which some bugs need. Without
-/// `overlap`, one fault at a time: start, stop, start, stop. With a single
-/// family both are the same strict alternation.
+/// family at random among those not cooling down and toggles it: starts its
+/// fault when it is not in force, stops it when it is. Faults of different
+/// families then overlap — a skewed clock *and* a partition — which some
+/// bugs need. Without `overlap`, one fault at a time: start, stop, start,
+/// stop. With a single family both are the same strict alternation. A tick
+/// where every family is cooling down does nothing.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     plans: Vec<Plan>,
     interval: Duration,
+    /// The next tick, nominal time since the main phase started.
     next_at: Duration,
     overlap: bool,
-    /// Per plan: whether its fault is in force.
-    active: Vec<bool>,
+    /// Per plan: the nominal time its fault started, while it is in force.
+    since: Vec<Option<Duration>>,
+    /// Per plan: the nominal time before which it may not start again.
+    cool_until: Vec<Duration>,
+    max_fault: Duration,
+    cool_down: Duration,
 }
 
 impl Schedule {
-    fn start(&mut self, i: usize, rng: &mut dyn RngCore) -> Next {
-        self.active[i] = true;
+    fn start(&mut self, i: usize, at: Duration, rng: &mut dyn RngCore) -> Next {
+        self.since[i] = Some(at);
         let plan = &self.plans[i];
         let (f, choice) = &plan.starts[rng.gen_range(0..plan.starts.len())];
         let mut value = json!({});
@@ -338,13 +410,25 @@ impl Schedule {
         }
     }
 
-    fn stop(&mut self, i: usize) -> Next {
-        self.active[i] = false;
+    /// Stop plan `i` at nominal time `at`; `value` says why when it is not
+    /// the schedule's own pick.
+    fn stop(&mut self, i: usize, at: Duration, value: Value) -> Next {
+        self.since[i] = None;
+        self.cool_until[i] = at + self.cool_down;
         Next::Op {
             f: self.plans[i].stop.clone(),
             key: None,
-            value: Value::Null,
+            value,
         }
+    }
+
+    /// The fault in force longest, and when it reaches its maximum.
+    fn next_self_heal(&self) -> Option<(Duration, usize)> {
+        self.since
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (s + self.max_fault, i)))
+            .min()
     }
 }
 
@@ -353,20 +437,36 @@ impl Generator for Schedule {
         if self.plans.is_empty() {
             return Next::Done;
         }
+        // Events go in nominal-time order, a self-heal before a tick at the
+        // same instant (the family is then free at the tick), so a late
+        // poll cannot reorder them.
+        if let Some((at, i)) = self.next_self_heal() {
+            if at <= self.next_at && ctx.elapsed >= at {
+                let value = json!({"max-fault-duration": self.max_fault.as_secs_f64()});
+                return self.stop(i, at, value);
+            }
+        }
         if ctx.elapsed < self.next_at {
             return Next::Pending;
         }
+        let now = self.next_at;
         self.next_at += self.interval;
         if !self.overlap {
-            if let Some(i) = self.active.iter().position(|a| *a) {
-                return self.stop(i);
+            if let Some(i) = self.since.iter().position(Option::is_some) {
+                return self.stop(i, now, Value::Null);
             }
         }
-        let i = rng.gen_range(0..self.plans.len());
-        if self.active[i] {
-            self.stop(i)
+        let free: Vec<usize> = (0..self.plans.len())
+            .filter(|&i| self.since[i].is_some() || self.cool_until[i] <= now)
+            .collect();
+        if free.is_empty() {
+            return Next::Pending;
+        }
+        let i = free[rng.gen_range(0..free.len())];
+        if self.since[i].is_some() {
+            self.stop(i, now, Value::Null)
         } else {
-            self.start(i, rng)
+            self.start(i, now, rng)
         }
     }
 }
@@ -527,11 +627,14 @@ pub fn build(cfg: &NemesisConfig, caps: &Capabilities) -> Result<Package, Nemesi
     Ok(Package {
         nemesis: Box::new(Compose::new(members)),
         schedule: Box::new(Schedule {
-            active: vec![false; plans.len()],
+            since: vec![None; plans.len()],
+            cool_until: vec![Duration::ZERO; plans.len()],
             plans,
             interval,
             next_at: interval,
             overlap: cfg.overlap,
+            max_fault: Duration::from_secs_f64(cfg.max_fault_duration),
+            cool_down: Duration::from_secs_f64(cfg.cool_down),
         }),
         final_ops,
         skipped,
@@ -568,10 +671,13 @@ mod tests {
                 thread: 0,
                 threads: 1,
             };
-            match pkg.schedule.next(&ctx, &mut rng) {
-                Next::Op { f, value, .. } => out.push((ms, f, value)),
-                Next::Pending => {}
-                Next::Done => break,
+            // Every op due at this instant (a self-heal and a tick may be).
+            loop {
+                match pkg.schedule.next(&ctx, &mut rng) {
+                    Next::Op { f, value, .. } => out.push((ms, f, value)),
+                    Next::Pending => break,
+                    Next::Done => return out,
+                }
             }
         }
         out
@@ -606,9 +712,12 @@ mod tests {
 
     #[test]
     fn overlapping_faults_each_stop_after_their_own_start() {
+        // No bounds here: this is about the toggling alone.
         let cfg = NemesisConfig {
             faults: vec!["all".into()],
             interval: 1.0,
+            max_fault_duration: 1e6,
+            cool_down: 0.0,
             ..Default::default()
         };
         assert!(cfg.overlap, "overlap is the default");
@@ -637,6 +746,71 @@ mod tests {
             }
         }
         assert!(most_at_once >= 3, "faults never overlapped: {most_at_once}");
+    }
+
+    /// Regression (issue 13): with the family toggled at random, `kill
+    /// all` stayed in force until the end of the run because the kill
+    /// family was not picked again. Now every fault stops within
+    /// `max-fault-duration` and its family rests for `cool-down`.
+    #[test]
+    fn no_fault_outlasts_its_maximum_and_no_family_restarts_while_cooling_down() {
+        let cfg = NemesisConfig {
+            faults: vec!["all".into()],
+            interval: 1.0,
+            max_fault_duration: 4.0,
+            cool_down: 3.0,
+            ..Default::default()
+        };
+        let mut self_heals = 0;
+        for seed in 0..20 {
+            let ops = run(&cfg, &caps(), seed, 120);
+            // Per stop f (the family): when in force since, when stopped.
+            let mut since: std::collections::HashMap<&str, u64> = Default::default();
+            let mut stopped: std::collections::HashMap<&str, u64> = Default::default();
+            for (t, f, v) in &ops {
+                match stop_of(f) {
+                    Some(stop) => {
+                        assert!(!since.contains_key(stop), "{f} at {t} while in force");
+                        if let Some(end) = stopped.get(stop) {
+                            assert!(t - end >= 3000, "{f} at {t}: {stop} only at {end}");
+                        }
+                        since.insert(stop, *t);
+                    }
+                    None => {
+                        let start = since.remove(f.as_str()).expect("a stop of a fault");
+                        assert!(t - start <= 4000, "{f} at {t}, started at {start}");
+                        if v.get("max-fault-duration").is_some() {
+                            assert_eq!(t - start, 4000, "a self-heal comes on time");
+                            self_heals += 1;
+                        }
+                        stopped.insert(stop_of_family(f), *t);
+                    }
+                }
+            }
+        }
+        assert!(self_heals > 0, "no fault ever healed by itself");
+    }
+
+    fn stop_of_family(stop: &str) -> &'static str {
+        START_STOP
+            .iter()
+            .find(|(_, s)| *s == stop)
+            .map(|(_, s)| *s)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_single_family_at_the_default_bounds_keeps_its_strict_alternation() {
+        let cfg = NemesisConfig {
+            faults: vec!["kill".into()],
+            interval: 10.0,
+            ..Default::default()
+        };
+        let fs: Vec<String> = run(&cfg, &caps(), 3, 60)
+            .into_iter()
+            .map(|(_, f, _)| f)
+            .collect();
+        assert_eq!(fs, ["kill", "start", "kill", "start", "kill", "start"]);
     }
 
     #[test]
@@ -723,6 +897,16 @@ mod tests {
             ..Default::default()
         })
         .contains("interval"));
+        assert!(e(NemesisConfig {
+            max_fault_duration: 0.0,
+            ..Default::default()
+        })
+        .contains("max-fault-duration"));
+        assert!(e(NemesisConfig {
+            cool_down: -1.0,
+            ..Default::default()
+        })
+        .contains("cool-down"));
         let mut c = NemesisConfig::default();
         c.loss.probability = 1.5;
         assert!(e(c).contains("loss.probability"));
@@ -737,6 +921,11 @@ mod tests {
             serde_norway::from_str("faults: [clock]\ninterval: 5\nclock:\n  max-skew-ms: 100\n")
                 .unwrap();
         assert_eq!(cfg.interval, 5.0);
+        assert_eq!(cfg.max_fault_duration, DEFAULT_MAX_FAULT_DURATION);
+        assert_eq!(cfg.cool_down, DEFAULT_COOL_DOWN);
+        let bounds: NemesisConfig =
+            serde_norway::from_str("max-fault-duration: 7.5\ncool-down: 0\n").unwrap();
+        assert_eq!((bounds.max_fault_duration, bounds.cool_down), (7.5, 0.0));
         assert_eq!(cfg.clock.max_skew_ms, 100);
         assert_eq!(
             cfg.clock.strobe_period_ms,

@@ -1,7 +1,9 @@
 //! The summary printed at the end of a run (and by `faultline analyze`):
 //! a table of checker verdicts, a table of latency quantiles per `f` and
-//! completion type, the fault intervals count, the overall verdict, the
-//! results path and the seed.
+//! completion type, the fault intervals count, the share of the main phase
+//! with a quorum up (with a warning when it is low), the overall verdict
+//! (and, for an interrupted run, the partial history's), the results path
+//! and the seed.
 
 use crate::checker::Validity;
 use crate::store::Results;
@@ -81,11 +83,31 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
     for s in &n.skipped {
         out.push_str(&format!("  skipped: {s}\n"));
     }
+    if let Some(share) = n.quorum_share {
+        out.push_str(&format!(
+            "quorum up: {:.0} % of the main phase\n",
+            share * 100.0
+        ));
+        if share < super::quorum::LOW_QUORUM_SHARE {
+            out.push_str(&format!(
+                "warning: a quorum was up only {:.0} % of the main phase: the cluster had \
+                 little chance to do wrong, so the verdict says little\n",
+                share * 100.0
+            ));
+        }
+    }
     if let Some(why) = &results.interrupted {
         out.push_str(&format!("interrupted: {why}\n"));
     }
+    let partial = match results.history_valid {
+        Some(h) if results.interrupted.is_some() => format!(
+            " (interrupted: the partial history checked {})",
+            verdict_word(h, color)
+        ),
+        _ => String::new(),
+    };
     out.push_str(&format!(
-        "verdict: {}\nresults: {}\nseed: {}\n",
+        "verdict: {}{partial}\nresults: {}\nseed: {}\n",
         verdict_word(results.valid, color),
         dir.display(),
         results.seed

@@ -1,7 +1,15 @@
 //! From a history to `results.json`: run every checker of the workload
 //! (a checker that errors or panics yields `unknown`), pair the nemesis's
-//! start and stop ops into fault intervals, count ops and compute latency
-//! quantiles. Shared by the end of a run and by `faultline analyze`.
+//! start and stop ops into fault intervals, measure the share of the main
+//! phase with a quorum up ([`crate::report::quorum`]), count ops and compute
+//! latency quantiles. Shared by the end of a run and by `faultline
+//! analyze`.
+//!
+//! An interrupted run (a signal, or a run that never stored its results)
+//! is `unknown` unless its partial history is already `invalid`: the
+//! checkers saw only part of what the test meant to do, so "valid" would
+//! turn a CI job killed by its timeout green. `results.json` keeps the
+//! checkers' own verdict of the partial history in `history_valid`.
 
 use super::RunError;
 use crate::checker::{compose, CheckResult, Validity};
@@ -38,23 +46,23 @@ pub fn stop_fs(cfg: &NemesisConfig) -> HashSet<String> {
     };
     match package::build(cfg, &all) {
         Ok(p) => p.final_ops.into_iter().map(|(f, _)| f).collect(),
-        Err(_) => [
-            "stop-partition",
-            "start",
-            "resume",
-            "reset-clock",
-            "stop-loss",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        Err(_) => package::START_STOP
+            .iter()
+            .map(|(_, stop)| stop.to_string())
+            .collect(),
     }
 }
 
 /// The nemesis's fault intervals and failed ops, from the history.
+///
+/// A stop closes the open faults of its own family (its start `f`s, see
+/// [`package::START_STOP`]), not merely the last fault started: faults of
+/// several families overlap, and a `start` (the end of a kill) must not
+/// end a partition that is still in force. A stop `f` of no known family
+/// closes the last open fault, as a custom nemesis would expect.
 pub fn intervals(history: &History, stops: &HashSet<String>) -> (Vec<FaultInterval>, Vec<String>) {
     let mut out: Vec<FaultInterval> = Vec::new();
-    let mut open: Option<usize> = None;
+    let mut open: Vec<usize> = Vec::new();
     let mut errors = Vec::new();
     for op in history.ops.iter().filter(|o| o.process.is_nemesis()) {
         if op.kind == OpType::Invoke {
@@ -68,9 +76,19 @@ pub fn intervals(history: &History, stops: &HashSet<String>) -> (Vec<FaultInterv
             errors.push(format!("{}: {e}", op.f));
         }
         if stops.contains(&op.f) {
-            if let Some(i) = open.take() {
+            let known = package::is_stop(&op.f);
+            let closing: Vec<usize> = if known {
+                open.iter()
+                    .copied()
+                    .filter(|&i| package::stop_of(&out[i].f) == Some(op.f.as_str()))
+                    .collect()
+            } else {
+                open.last().copied().into_iter().collect()
+            };
+            for i in closing {
                 out[i].end = Some(op.time);
                 out[i].stop_f = Some(op.f.clone());
+                open.retain(|&o| o != i);
             }
         } else {
             out.push(FaultInterval {
@@ -81,7 +99,7 @@ pub fn intervals(history: &History, stops: &HashSet<String>) -> (Vec<FaultInterv
                 stop_f: None,
                 ok: op.kind == OpType::Ok,
             });
-            open = Some(out.len() - 1);
+            open.push(out.len() - 1);
         }
     }
     (out, errors)
@@ -112,10 +130,18 @@ pub fn results(
     facts: RunFacts,
 ) -> Results {
     let (intervals, errors) = intervals(history, &stop_fs(&spec.nemesis.config));
+    let nodes: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
+    let quorum_share = crate::report::quorum::quorum_share(&nodes, &intervals, &facts.phases);
+    let overall = if facts.interrupted.is_some() {
+        valid.merge(Validity::Unknown)
+    } else {
+        valid
+    };
     Results {
         test: spec.name.clone(),
         seed: spec.seed,
-        valid,
+        valid: overall,
+        history_valid: Some(valid),
         start: facts.start,
         interrupted: facts.interrupted,
         checkers,
@@ -124,6 +150,7 @@ pub fn results(
         nemesis: NemesisSummary {
             name: facts.nemesis,
             intervals,
+            quorum_share,
             skipped: facts.skipped,
             errors,
         },
@@ -173,5 +200,52 @@ mod tests {
         assert!(!iv[1].ok);
         assert_eq!(iv[1].end, Some(12));
         assert_eq!(errs, vec!["start-partition: iptables failed".to_string()]);
+    }
+
+    /// Regression: with one "open" slot, a kill's `start` closed the
+    /// partition started after the kill, and the kill stayed open.
+    #[test]
+    fn a_stop_closes_the_fault_of_its_own_family_when_faults_overlap() {
+        let mut ops = Vec::new();
+        for (f, v, t) in [
+            ("kill", json!({"killed": ["n1"]}), 1),
+            ("start-partition", json!({"grudge": {}}), 2),
+            ("start", json!({"started": ["n1"]}), 3),
+            ("stop-partition", json!({"healed": []}), 4),
+        ] {
+            let mut o = Op::invoke(Process::Nemesis, f, v);
+            o.kind = OpType::Ok;
+            o.time = t;
+            ops.push(o);
+        }
+        let (iv, _) = intervals(&History::new(ops), &stop_fs(&NemesisConfig::default()));
+        let spans: Vec<(&str, u64, Option<u64>)> =
+            iv.iter().map(|i| (i.f.as_str(), i.start, i.end)).collect();
+        assert_eq!(
+            spans,
+            [("kill", 1, Some(3)), ("start-partition", 2, Some(4))]
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_is_unknown_unless_its_partial_history_is_invalid() {
+        use Validity::*;
+        let spec = TestSpec::memory("set", 2, 3, 10.0, std::path::Path::new("results"));
+        let h = History::new(Vec::new());
+        for (checked, interrupted, want) in [
+            (Valid, None, Valid),
+            (Invalid, None, Invalid),
+            (Valid, Some("SIGINT (Ctrl-C)"), Unknown),
+            (Unknown, Some("SIGTERM"), Unknown),
+            (Invalid, Some("SIGHUP"), Invalid),
+        ] {
+            let facts = RunFacts {
+                interrupted: interrupted.map(str::to_string),
+                ..Default::default()
+            };
+            let r = results(&spec, &h, (checked, Vec::new(), 0.0), facts);
+            assert_eq!(r.valid, want, "{checked} interrupted by {interrupted:?}");
+            assert_eq!(r.history_valid, Some(checked));
+        }
     }
 }

@@ -361,8 +361,9 @@ impl TestSpec {
                 w.final_time_limit
             ),
             format!(
-                "nemesis:  {} (faults: {faults}; interval {} s)",
-                n.name, n.config.interval
+                "nemesis:  {} (faults: {faults}; interval {} s, max-fault-duration {} s, \
+                 cool-down {} s)",
+                n.name, n.config.interval, n.config.max_fault_duration, n.config.cool_down
             ),
             format!(
                 "runs:     {}{}",
