@@ -417,6 +417,7 @@ pub fn parse_cluster(src: &Source) -> Result<ClusterSpec, SpecError> {
 /// names.
 pub fn parse_workload(src: &Source) -> Result<WorkloadSpec, SpecError> {
     let mut w: WorkloadSpec = parse(src)?;
+    w.file = src.label.clone();
     if !has_name(src) {
         if crate::workload::NAMES.contains(&src.stem.as_str()) {
             w.name = src.stem.clone();
