@@ -227,3 +227,20 @@ impl ConsensusState {
         self.role == "candidate"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_db_a_cluster_may_name_declares_the_promise_it_reports() {
+        for name in crate::spec::load::DBS {
+            assert!(consistency_of(name).is_some(), "{name}");
+        }
+        assert_eq!(consistency_of("no-such-db"), None);
+        let memory = memory::MemoryDb::new(crate::client::memory::Fault::None);
+        assert_eq!(Some(memory.consistency()), consistency_of(memory.name()));
+        let refkv = refkv::RefKv::new(refkv::RefKvOptions::default());
+        assert_eq!(Some(refkv.consistency()), consistency_of(refkv.name()));
+    }
+}

@@ -192,3 +192,49 @@ pub fn by_name(name: &str, cfg: &serde_json::Value) -> Result<Box<dyn Workload>,
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a sequential Db gets: the checks that only a linearizable
+    /// system could pass say so; the bank and set checks fit its promise.
+    #[test]
+    fn a_sequential_db_is_told_which_checks_exceed_its_promise() {
+        let stronger = |name: &str| {
+            by_name(name, &serde_json::Value::Null)
+                .unwrap()
+                .checks(Consistency::Sequential)
+                .departures
+        };
+        assert_eq!(
+            stronger("register"),
+            vec![Departure::stronger("checked for linearizability", None)]
+        );
+        assert_eq!(stronger("counter").len(), 1);
+        assert_eq!(stronger("bank"), vec![]);
+        assert_eq!(stronger("set"), vec![]);
+        for name in NAMES {
+            let w = by_name(name, &serde_json::Value::Null).unwrap();
+            assert_eq!(
+                w.checks(Consistency::Linearizable).departures,
+                vec![],
+                "{name}"
+            );
+        }
+        let s = Strictness {
+            db: "zookeeper".into(),
+            consistency: Consistency::Sequential,
+            workload_file: "workloads/register.yaml".into(),
+            departures: stronger("register"),
+        };
+        assert_eq!(
+            s.lines(),
+            vec![
+                "stronger: checked for linearizability (zookeeper promises only sequential \
+                 reads: an invalid verdict may be within that promise)"
+                    .to_string()
+            ]
+        );
+    }
+}
