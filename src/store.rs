@@ -283,4 +283,9 @@ pub struct Results {
     /// Seconds the checkers took.
     #[serde(default)]
     pub check_seconds: f64,
+    /// What the checks held the system to: its Db's promise and every
+    /// check relaxed below it (or stronger than it). Absent in runs stored
+    /// before promises were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promise: Option<crate::workload::Strictness>,
 }

@@ -592,8 +592,20 @@ fn every_shipped_file_is_embedded_and_loads() {
                 Kind::Nemesis => o.nemesis = Some(name.clone()),
             }
             // The embedded copy and the one on disk are the same file.
-            let from_disk = resolve(o.clone(), manifest).unwrap_or_else(|e| panic!("{e}"));
-            let embedded = resolve(o, empty.path()).unwrap_or_else(|e| panic!("{e}"));
+            let mut from_disk = resolve(o.clone(), manifest).unwrap_or_else(|e| panic!("{e}"));
+            let mut embedded = resolve(o, empty.path()).unwrap_or_else(|e| panic!("{e}"));
+            // Only where the workload came from differs.
+            let w = match kind {
+                Kind::Workload => name.as_str(),
+                _ => "register",
+            };
+            assert_eq!(from_disk.workload.file, format!("workloads/{w}.yaml"));
+            assert_eq!(
+                embedded.workload.file,
+                format!("builtin:workloads/{w}.yaml")
+            );
+            from_disk.workload.file.clear();
+            embedded.workload.file.clear();
             assert_eq!(from_disk, embedded, "{}/{name}.yaml", kind.dir());
         }
     }
@@ -659,5 +671,67 @@ fn run_seeds_are_derived_deterministically() {
     assert!(
         summary.contains("results:  results/refkv-register-partition-kill"),
         "{summary}"
+    );
+}
+
+/// The file a workload came from is recorded whatever the file says, and
+/// the dry-run summary says what the checks hold the system to: the Db's
+/// promise, and any relaxation with the file that asked for it.
+#[test]
+fn the_workload_file_is_recorded_and_the_summary_shows_the_promise_and_relaxations() {
+    let root = empty_root();
+    let set = |root: &Path, workload: &str| {
+        resolve(
+            Overrides {
+                cluster: Some("memory".into()),
+                workload: Some(workload.into()),
+                nemesis: Some("none".into()),
+                seed: Some(1),
+                ..Overrides::default()
+            },
+            root,
+        )
+        .unwrap()
+    };
+    let s = set(root.path(), "set");
+    assert_eq!(s.workload.file, "builtin:workloads/set.yaml");
+    let summary = s.summary().join("\n");
+    assert!(
+        summary.contains("checks:   as memory promises: linearizable reads\n"),
+        "{summary}"
+    );
+    assert!(!summary.contains("relaxed"), "{summary}");
+
+    write(
+        root.path(),
+        "workloads/lax.yaml",
+        "name: set\nconfig:\n  stale-reads-invalid: false\n",
+    );
+    let s = set(root.path(), "lax");
+    assert_eq!(s.workload.file, "workloads/lax.yaml");
+    let summary = s.summary().join("\n");
+    assert!(
+        summary.contains(
+            "relaxed: stale reads allowed by workloads/lax.yaml \
+             (config.stale-reads-invalid: false; memory promises linearizable reads)"
+        ),
+        "{summary}"
+    );
+    write(
+        root.path(),
+        "workloads/liar.yaml",
+        "name: set\nfile: elsewhere.yaml\n",
+    );
+    let e = err(
+        Overrides {
+            cluster: Some("memory".into()),
+            workload: Some("liar".into()),
+            ..Overrides::default()
+        },
+        root.path(),
+    );
+    assert!(
+        e.contains("workloads/liar.yaml:2:1: file: is set by faultline"),
+        "{e}"
     );
 }

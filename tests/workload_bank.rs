@@ -3,6 +3,7 @@
 
 use faultline::checker::{compose, Validity};
 use faultline::client::memory::{Fault, MemoryKv};
+use faultline::db::Consistency;
 use faultline::history::OpType;
 use faultline::workload::by_name;
 use faultline::workload::drive::{drive, DriveOptions};
@@ -22,7 +23,7 @@ async fn run(fault: Fault) -> (Validity, faultline::checker::CheckResult) {
         },
     )
     .await;
-    let (v, mut results) = compose(&w.checkers(), &h);
+    let (v, mut results) = compose(&w.checks(Consistency::Linearizable).checkers, &h);
     let r = results.remove(0);
     eprintln!("{}: {}", r.valid, r.summary);
     (v, r)
@@ -76,5 +77,8 @@ async fn overdrafts_fail_and_same_seed_gives_same_ops() {
         && o.error
             .as_ref()
             .is_some_and(|e| e.to_string().contains("insufficient"))));
-    assert_eq!(compose(&w.checkers(), &a).0, Validity::Valid);
+    assert_eq!(
+        compose(&w.checks(Consistency::Linearizable).checkers, &a).0,
+        Validity::Valid
+    );
 }

@@ -3,6 +3,7 @@
 
 use faultline::checker::{compose, Validity};
 use faultline::client::memory::{Fault, MemoryKv};
+use faultline::db::Consistency;
 use faultline::workload::by_name;
 use faultline::workload::drive::{drive, DriveOptions};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ async fn run(fault: Fault) -> (Validity, faultline::checker::CheckResult) {
         },
     )
     .await;
-    let (v, mut results) = compose(&w.checkers(), &h);
+    let (v, mut results) = compose(&w.checks(Consistency::Linearizable).checkers, &h);
     let r = results.remove(0);
     eprintln!("{}: {}", r.valid, r.summary);
     (v, r)

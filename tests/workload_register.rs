@@ -4,6 +4,7 @@
 
 use faultline::checker::{compose, Validity};
 use faultline::client::memory::{Fault, MemoryKv};
+use faultline::db::Consistency;
 use faultline::history::{Key, OpType};
 use faultline::workload::by_name;
 use faultline::workload::drive::{drive, DriveOptions};
@@ -25,7 +26,7 @@ async fn run(fault: Fault, seed: u64) -> (Validity, faultline::history::History)
         seed,
     };
     let h = drive(w.clone(), kv, opts).await;
-    let (v, results) = compose(&w.checkers(), &h);
+    let (v, results) = compose(&w.checks(Consistency::Linearizable).checkers, &h);
     for r in &results {
         eprintln!("{}: {} {}", r.checker, r.valid, r.summary);
     }

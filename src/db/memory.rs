@@ -9,7 +9,7 @@
 //! package skips those families). With a [`Fault`] it misbehaves in a known
 //! way, so a test can show that a run catches the bug end to end.
 
-use super::{Capabilities, Cluster, Db, DbError, Node};
+use super::{Capabilities, Cluster, Consistency, Db, DbError, Node};
 use crate::client::memory::{Fault, MemoryKv};
 use crate::client::KvClient;
 use std::path::PathBuf;
@@ -21,6 +21,11 @@ pub struct MemoryDb {
 }
 
 impl MemoryDb {
+    /// What the store promises: one mutex orders every op inside its call,
+    /// so every op is linearizable. An injected [`Fault`] breaks this
+    /// promise on purpose; it does not lower it.
+    pub const CONSISTENCY: Consistency = Consistency::Linearizable;
+
     /// A fresh, empty store with `fault` injected ([`Fault::None`]: correct).
     pub fn new(fault: Fault) -> Self {
         MemoryDb {
@@ -53,6 +58,10 @@ impl Db for MemoryDb {
             primaries: false,
             clock: Err("the memory db runs inside faultline; it has no clock of its own".into()),
         }
+    }
+
+    fn consistency(&self) -> Consistency {
+        Self::CONSISTENCY
     }
 
     fn setup(&self, _cluster: &Cluster, _node: &Node) -> Result<(), DbError> {

@@ -4,7 +4,9 @@
 //! refkv ([`refkv`]) is the first [`Db`]; etcd, ZooKeeper and systems described
 //! in YAML plug in here later. Optional abilities are declared in
 //! [`Capabilities`] so that a nemesis can say "skipped: etcd ignores
-//! libfaketime" instead of pretending.
+//! libfaketime" instead of pretending. What it promises its clients is
+//! declared in [`Consistency`], so that the workloads' checkers hold it to
+//! exactly that promise (see [`Db::consistency`]).
 
 pub mod memory;
 pub mod refkv;
@@ -68,6 +70,61 @@ pub struct Capabilities {
     pub clock: Result<(), String>,
 }
 
+/// What a system promises about the order its clients see operations in:
+/// the strictness its workloads' checkers default to.
+///
+/// A system is judged against its own promise: a stale read is a bug in a
+/// system that promises linearizable reads, and correct behaviour in one
+/// that promises only sequential reads. A workload file may relax a check
+/// below the promise (shown in the summary as `relaxed: ...`); a workload
+/// whose checker can only check more than a system promises says so
+/// (`stronger: ...`). See [`crate::workload::Checks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consistency {
+    /// Every operation, reads included, takes effect at one instant between
+    /// its invocation and its completion (Herlihy & Wing): a read that
+    /// begins after a write completed sees it. Raft with ReadIndex (refkv),
+    /// etcd's default reads.
+    Linearizable,
+    /// Writes are totally ordered and every client sees them in that order,
+    /// but a read may lag behind writes that completed elsewhere in real
+    /// time (ZooKeeper's plain reads, without `sync`): stale reads are
+    /// allowed, going back in time within one client is not.
+    Sequential,
+}
+
+impl Consistency {
+    /// The promise in a few words: `linearizable reads`, `sequential reads`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Consistency::Linearizable => "linearizable reads",
+            Consistency::Sequential => "only sequential reads",
+        }
+    }
+}
+
+impl std::fmt::Display for Consistency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Consistency::Linearizable => "linearizable",
+            Consistency::Sequential => "sequential",
+        })
+    }
+}
+
+/// What the Db a cluster file names in `db` promises, without building it
+/// (a stored run is checked without any node): `None` for a name no Db
+/// has. Each Db declares its promise once, as its `CONSISTENCY`, and
+/// returns the same from [`Db::consistency`].
+pub fn consistency_of(db: &str) -> Option<Consistency> {
+    match db {
+        "refkv" => Some(refkv::RefKv::CONSISTENCY),
+        "memory" => Some(memory::MemoryDb::CONSISTENCY),
+        _ => None,
+    }
+}
+
 /// A failure of the system's control plane.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -107,6 +164,11 @@ pub trait Db: Send + Sync {
     fn name(&self) -> &str;
     /// What this system supports.
     fn capabilities(&self) -> Capabilities;
+    /// What this system promises its clients: the strictness its
+    /// workloads' checkers default to. Declare the promise of the mode the
+    /// clients use (ZooKeeper's plain reads: [`Consistency::Sequential`]),
+    /// not the strongest the system can offer.
+    fn consistency(&self) -> Consistency;
     /// Install, configure and start the system on `node`.
     fn setup(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError>;
     /// Stop the system on `node` and remove its data. Idempotent.
@@ -163,5 +225,22 @@ impl ConsensusState {
     /// The node asks for votes in its term.
     pub fn is_candidate(&self) -> bool {
         self.role == "candidate"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_db_a_cluster_may_name_declares_the_promise_it_reports() {
+        for name in crate::spec::load::DBS {
+            assert!(consistency_of(name).is_some(), "{name}");
+        }
+        assert_eq!(consistency_of("no-such-db"), None);
+        let memory = memory::MemoryDb::new(crate::client::memory::Fault::None);
+        assert_eq!(Some(memory.consistency()), consistency_of(memory.name()));
+        let refkv = refkv::RefKv::new(refkv::RefKvOptions::default());
+        assert_eq!(Some(refkv.consistency()), consistency_of(refkv.name()));
     }
 }

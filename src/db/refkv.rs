@@ -15,7 +15,7 @@
 //! the data directory (logs stay for the results). Only addresses in
 //! 10.213.7.0/24 or 127.0.0.0/8 are ever contacted.
 
-use super::{Capabilities, Cluster, ConsensusState, Db, DbError, Node};
+use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
 use crate::client::{KvClient, KvError, MicroOp};
 use crate::nemesis::clock::{faketime_env, faketime_file, write_offset};
@@ -152,6 +152,12 @@ fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> Result<T
 }
 
 impl RefKv {
+    /// What refkv promises: every read goes through Raft's ReadIndex (the
+    /// leader confirms it still leads and waits until it has applied the
+    /// commit index), so reads are linearizable, like writes. The
+    /// `stale-read` and `lease-read` bugs break this promise on purpose.
+    pub const CONSISTENCY: Consistency = Consistency::Linearizable;
+
     /// refkv with these options.
     pub fn new(opts: RefKvOptions) -> Self {
         let clock = if !opts.faketime {
@@ -373,6 +379,10 @@ impl Db for RefKv {
             primaries: true,
             clock: self.clock.clone(),
         }
+    }
+
+    fn consistency(&self) -> Consistency {
+        Self::CONSISTENCY
     }
 
     fn setup(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {

@@ -96,6 +96,9 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
             ));
         }
     }
+    for line in results.promise.iter().flat_map(|p| p.lines()) {
+        out.push_str(&format!("{line}\n"));
+    }
     if let Some(why) = &results.interrupted {
         out.push_str(&format!("interrupted: {why}\n"));
     }

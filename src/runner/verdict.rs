@@ -28,9 +28,9 @@ pub fn check(
     spec: &TestSpec,
     history: &History,
 ) -> Result<(Validity, Vec<CheckResult>, f64), RunError> {
-    let workload = crate::workload::by_name(&spec.workload.name, &spec.workload.config)
+    let (checkers, _) = spec
+        .checks()
         .map_err(|e| RunError::BadInput(format!("workload: {e}")))?;
-    let checkers = workload.checkers();
     let t = Instant::now();
     let (valid, results) = compose(&checkers, history);
     Ok((valid, results, t.elapsed().as_secs_f64()))
@@ -157,6 +157,7 @@ pub fn results(
         phases: facts.phases,
         warnings: facts.warnings,
         check_seconds: (secs * 1000.0).round() / 1000.0,
+        promise: spec.checks().ok().map(|(_, strictness)| strictness),
     }
 }
 

@@ -417,6 +417,16 @@ pub fn parse_cluster(src: &Source) -> Result<ClusterSpec, SpecError> {
 /// names.
 pub fn parse_workload(src: &Source) -> Result<WorkloadSpec, SpecError> {
     let mut w: WorkloadSpec = parse(src)?;
+    if !w.file.is_empty() {
+        // `file` is where faultline found the file, for `test.yaml`; a
+        // workload file naming another would mislead the summary.
+        return Err(invalid(
+            src,
+            "file",
+            "is set by faultline (where it found this file): remove it",
+        ));
+    }
+    w.file = src.label.clone();
     if !has_name(src) {
         if crate::workload::NAMES.contains(&src.stem.as_str()) {
             w.name = src.stem.clone();

@@ -13,8 +13,10 @@ pub mod load;
 
 pub use load::{resolve, resolve_in, FieldError, Kind, Origin, Overrides, SpecError};
 
+use crate::checker::Checker;
 use crate::nemesis::package::NemesisConfig;
 use crate::node::bugs::Bugs;
+use crate::workload::Strictness;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -196,6 +198,12 @@ pub struct WorkloadSpec {
     pub final_time_limit: f64,
     /// The workload's own options (see its module); `null` = defaults.
     pub config: serde_json::Value,
+    /// The file this workload was loaded from (`workloads/set.yaml`,
+    /// `builtin:workloads/set.yaml`), set by the loader whatever the file
+    /// says: the summary names it when its `config` relaxes a check below
+    /// what the Db promises. Empty for a workload built in code.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub file: String,
 }
 
 impl Default for WorkloadSpec {
@@ -209,6 +217,7 @@ impl Default for WorkloadSpec {
             recovery: 3.0,
             final_time_limit: 20.0,
             config: serde_json::Value::Null,
+            file: String::new(),
         }
     }
 }
@@ -321,6 +330,29 @@ impl TestSpec {
         z ^ (z >> 31)
     }
 
+    /// The checkers of this test's workload, as strict as its Db promises
+    /// unless the workload's config relaxes them, and what they hold the
+    /// system to (for `results.json` and the summary). Errors name the
+    /// unknown Db or workload, or the bad config field.
+    pub fn checks(&self) -> Result<(Vec<Box<dyn Checker>>, Strictness), String> {
+        let consistency = crate::db::consistency_of(&self.cluster.db).ok_or_else(|| {
+            format!(
+                "db {:?} is unknown: expected one of {}",
+                self.cluster.db,
+                load::DBS.join(", ")
+            )
+        })?;
+        let w = &self.workload;
+        let checks = crate::workload::by_name(&w.name, &w.config)?.checks(consistency);
+        let strictness = Strictness {
+            db: self.cluster.db.clone(),
+            consistency,
+            workload_file: w.file.clone(),
+            departures: checks.departures,
+        };
+        Ok((checks.checkers, strictness))
+    }
+
     /// The resolved test in a few human lines (what `--dry-run` prints
     /// before the schedule).
     pub fn summary(&self) -> Vec<String> {
@@ -359,6 +391,21 @@ impl TestSpec {
                 w.time_limit,
                 w.recovery,
                 w.final_time_limit
+            ),
+            format!(
+                "checks:   {}",
+                match self.checks() {
+                    Ok((_, s)) => {
+                        let mut line =
+                            format!("as {} promises: {}", c.db, s.consistency.describe());
+                        for d in s.lines() {
+                            line.push_str("; ");
+                            line.push_str(&d);
+                        }
+                        line
+                    }
+                    Err(e) => e,
+                }
             ),
             format!(
                 "nemesis:  {} (faults: {faults}; interval {} s, max-fault-duration {} s, \

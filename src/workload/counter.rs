@@ -16,10 +16,10 @@
 //! `ok`, the counter's value).
 
 use super::common::{complete_error, parse_config, pick_weighted, unknown_f, FinalReads};
-use super::Workload;
+use super::{Checks, Departure, Workload};
 use crate::checker::counter::CounterChecker;
-use crate::checker::Checker;
 use crate::client::{KvClient, MicroOp};
+use crate::db::Consistency;
 use crate::generator::{GenCtx, Generator, Next};
 use crate::history::{Op, OpType};
 use rand::{Rng, RngCore};
@@ -162,7 +162,20 @@ impl Workload for Counter {
         }
     }
 
-    fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        vec![Box::new(CounterChecker)]
+    /// The counter checker's lower bound is real time (increments
+    /// acknowledged before a read began), which only a linearizable system
+    /// promises; against a sequential one it says so.
+    fn checks(&self, promise: Consistency) -> Checks {
+        let departures = match promise {
+            Consistency::Linearizable => Vec::new(),
+            Consistency::Sequential => vec![Departure::stronger(
+                "reads checked against increments acknowledged before they began (real time)",
+                None,
+            )],
+        };
+        Checks {
+            checkers: vec![Box::new(CounterChecker)],
+            departures,
+        }
     }
 }

@@ -15,10 +15,10 @@
 //! if the register did not hold `from`).
 
 use super::common::{complete_error, parse_config, pick_weighted, unknown_f};
-use super::Workload;
+use super::{Checks, Departure, Workload};
 use crate::checker::linearizable::{Linearizable, LinearizableOptions, ModelKind, NilRead};
-use crate::checker::Checker;
 use crate::client::KvClient;
+use crate::db::Consistency;
 use crate::generator::{GenCtx, Generator, Next};
 use crate::history::{Key, Op, OpType};
 use rand::{Rng, RngCore};
@@ -220,14 +220,27 @@ impl Workload for Register {
         }
     }
 
-    fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        vec![Box::new(Linearizable(LinearizableOptions {
-            model: ModelKind::CasRegister,
-            init: Value::Null,
-            nil_read: NilRead::Empty,
-            time_limit: Some(Duration::from_secs_f64(self.cfg.check_time_limit)),
-            ..LinearizableOptions::default()
-        }))]
+    /// Linearizability, whatever the promise: there is no sequential
+    /// consistency checker yet, so against a Db promising only sequential
+    /// reads the check is stronger than the promise and says so (a stale
+    /// read there is invalid here, yet allowed by the system).
+    fn checks(&self, promise: Consistency) -> Checks {
+        let departures = match promise {
+            Consistency::Linearizable => Vec::new(),
+            Consistency::Sequential => {
+                vec![Departure::stronger("checked for linearizability", None)]
+            }
+        };
+        Checks {
+            checkers: vec![Box::new(Linearizable(LinearizableOptions {
+                model: ModelKind::CasRegister,
+                init: Value::Null,
+                nil_read: NilRead::Empty,
+                time_limit: Some(Duration::from_secs_f64(self.cfg.check_time_limit)),
+                ..LinearizableOptions::default()
+            }))],
+            departures,
+        }
     }
 }
 

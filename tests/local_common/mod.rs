@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use faultline::client::{KvClient, KvError, MicroOp};
-use faultline::db::{Capabilities, Cluster, Db, DbError, Node};
+use faultline::db::{Capabilities, Cluster, Consistency, Db, DbError, Node};
 use faultline::remote::local::LocalNet;
 use faultline::remote::{DaemonSpec, Signal};
 use serde_json::Value;
@@ -204,6 +204,9 @@ impl Db for HttpDb {
             primaries: true,
             clock: Ok(()),
         }
+    }
+    fn consistency(&self) -> Consistency {
+        Consistency::Linearizable
     }
     fn setup(&self, _c: &Cluster, node: &Node) -> Result<(), DbError> {
         let pid = start_http(node, Vec::new());
