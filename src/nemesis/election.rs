@@ -45,6 +45,22 @@
 //!   (see `clusters/refkv-figure-8.yaml`): otherwise the old entry and the
 //!   new term's first one travel in one message.
 //!
+//! - `deposed-leader` (3 nodes or more; clock faults must apply to the
+//!   Db): every node's wall clock jumps back by the same
+//!   [`DEPOSED_CLOCK_BACK_MS`] (libfaketime, as the `clock` nemesis does),
+//!   and only *then* the leader is cut off from every other node. The
+//!   others elect a leader of a newer term and commit writes; the choreography
+//!   holds until they have committed [`DEPOSED_MIN_COMMITS`] entries past
+//!   the old leader's commit index while it still claims to lead (bounded by
+//!   [`DEPOSED_HOLD`]), so the old leader's clients meet those writes. A
+//!   leader that times a read lease by the wall clock (refkv `--bug
+//!   lease-read`) trusts that lease for the whole jump and keeps serving
+//!   reads from its own, now stale, state; a correct leader steps down
+//!   (check-quorum) within an election timeout. The order matters, and is
+//!   why this is a choreography: a leader cut off *before* its clock moves
+//!   has already stepped down when the clock jumps — what a random schedule
+//!   of `bump-clock` and `isolate-leader` does about half the time.
+//!
 //! Every wait is bounded, and every wait gives up at once when the run's
 //! interrupt flag is set (the main phase ended, or Ctrl-C / SIGTERM), so a
 //! choreography never holds up the heal for long.
@@ -52,11 +68,14 @@
 //! `start-election` takes `{"scenario": S, "pick": N}` and returns the steps
 //! taken with their times, the nodes' parts, and the outcome (`two-leaders`
 //! or `voter-refused` for `double-vote`; `old-entry-committed-then-lost` or
-//! `old-entry-not-committed` for `figure-8`; or `incomplete` with the step
+//! `old-entry-not-committed` for `figure-8`; `deposed-leader-kept-leading`
+//! or `old-leader-stepped-down` for `deposed-leader`; or `incomplete` with the step
 //! that did not happen — the
 //! cluster did not get there, which is not an error). `stop-election` heals
-//! everything: rules flushed, paused nodes resumed, killed nodes restarted.
+//! everything: rules flushed, paused nodes resumed, killed nodes restarted,
+//! clocks set back to real time.
 
+use super::clock::write_offset;
 use super::iptables::{self, ELECTION_CHAIN};
 use super::{Interrupt, Nemesis, NemesisError};
 use crate::db::{Cluster, ConsensusState, Node};
@@ -70,7 +89,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The scenarios, in documentation order.
-pub const SCENARIOS: [&str; 2] = ["double-vote", "figure-8"];
+pub const SCENARIOS: [&str; 3] = ["double-vote", "figure-8", "deposed-leader"];
+
+/// `deposed-leader`: how far every clock jumps back. A wall-clock lease
+/// taken just before the jump stays valid this long in real time, so it
+/// must outlast the whole hold ([`DEPOSED_HOLD`] plus the wait for a new
+/// leader) with room to spare for a slow, busy machine.
+pub const DEPOSED_CLOCK_BACK_MS: i64 = 20_000;
+
+/// `deposed-leader`: how many entries the new leader must commit past the
+/// old leader's commit index before the hold may end — writes the old
+/// leader's readers have not seen.
+pub const DEPOSED_MIN_COMMITS: u64 = 20;
+
+/// `deposed-leader`: the longest hold after the new leader is elected, and
+/// the shortest (reads at the old leader need time to meet those writes).
+pub const DEPOSED_HOLD: Duration = Duration::from_secs(8);
+const DEPOSED_MIN_HOLD: Duration = Duration::from_secs(2);
 
 /// How often the choreography polls the nodes' state.
 const POLL: Duration = Duration::from_millis(10);
@@ -88,6 +123,8 @@ pub struct ElectionNemesis {
     paused: BTreeSet<String>,
     /// Nodes killed by us and not restarted yet.
     killed: BTreeSet<String>,
+    /// Nodes whose clock we moved and have not set back yet.
+    skewed: BTreeSet<String>,
     /// Set when the run's main phase ends or the run stops.
     irq: Interrupt,
 }
@@ -438,6 +475,18 @@ impl ElectionNemesis {
                 }
             }
         }
+        for name in std::mem::take(&mut self.skewed) {
+            if let Some(n) = cluster.node(&name) {
+                match write_offset(n, 0) {
+                    Ok(()) => touched.push(format!("clock of {name} reset")),
+                    Err(e) => {
+                        // Keep it listed so a second heal tries again.
+                        self.skewed.insert(name);
+                        first_err.get_or_insert(e.into());
+                    }
+                }
+            }
+        }
         match first_err {
             None => Ok(touched),
             Some(e) => Err(e),
@@ -745,6 +794,116 @@ impl ElectionNemesis {
     }
 }
 
+impl ElectionNemesis {
+    /// The `deposed-leader` choreography (see the module docs).
+    fn deposed_leader(&mut self, cluster: &Cluster, s: &mut Steps) -> Result<Value, Halt> {
+        if let Err(reason) = cluster.db.capabilities().clock {
+            return Err(incomplete(format!(
+                "deposed-leader moves clocks, which do not apply here: {reason}"
+            )));
+        }
+        let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        if names.len() < 3 {
+            return Err(incomplete(format!(
+                "deposed-leader needs at least 3 nodes, the cluster has {}",
+                names.len()
+            )));
+        }
+        let irq = self.irq.clone();
+        // 0. Who leads.
+        let leader_of = |names: &[String]| {
+            names.iter().find_map(|n| {
+                Self::state(cluster, n)
+                    .filter(ConsensusState::is_leader)
+                    .map(|st| (n.clone(), st.term))
+            })
+        };
+        let Some((l, term)) = wait_for(&irq, Duration::from_secs(10), || leader_of(&names)) else {
+            return Err(incomplete("no leader within 10 s"));
+        };
+
+        // 1. Every clock jumps back by the same amount, while the leader
+        //    still hears a quorum: a wall-clock lease it took a moment ago
+        //    now ends DEPOSED_CLOCK_BACK_MS later in real time.
+        for node in &cluster.nodes {
+            self.skewed.insert(node.name.clone());
+            write_offset(node, -DEPOSED_CLOCK_BACK_MS)?;
+        }
+        s.note(format!(
+            "every clock jumps back {} ms; {l} leads term {term}",
+            DEPOSED_CLOCK_BACK_MS
+        ));
+        // A few heartbeat rounds on the moved clock, so the leader has
+        // surely read it before it is cut off.
+        std::thread::sleep(Duration::from_millis(300));
+        if !Self::state(cluster, &l).is_some_and(|st| st.is_leader() && st.term == term) {
+            return Err(incomplete(format!(
+                "{l} lost its leadership of term {term} before it was cut off"
+            )));
+        }
+
+        // 2. The leader is cut off from every other node.
+        let others: Vec<String> = names.iter().filter(|n| **n != l).cloned().collect();
+        for o in &others {
+            self.cut(cluster, &l, o)?;
+        }
+        s.note(format!("cut {l} off from {}", others.join(", ")));
+
+        // 3. The others elect a leader of a newer term.
+        let newer = wait_for(&irq, Duration::from_secs(10), || {
+            others.iter().find_map(|n| {
+                Self::state(cluster, n)
+                    .filter(|st| st.is_leader() && st.term > term)
+                    .map(|st| (n.clone(), st.term))
+            })
+        });
+        let Some((m, m_term)) = newer else {
+            return Err(incomplete(format!(
+                "{} elected no leader within 10 s",
+                others.join(", ")
+            )));
+        };
+        let elected = Instant::now();
+        s.note(format!("{m} leads term {m_term}"));
+
+        // 4. Hold while the new leader commits writes the old one has not
+        //    seen, watching whether the old one still claims to lead.
+        let mut still_leads = true;
+        let mut ahead = 0;
+        wait_for(&irq, DEPOSED_HOLD, || {
+            let old = Self::state(cluster, &l);
+            still_leads = old
+                .as_ref()
+                .is_some_and(|st| st.is_leader() && st.term == term);
+            let old_commit = old.and_then(|st| st.commit_index).unwrap_or(0);
+            let new_commit = Self::state(cluster, &m)
+                .and_then(|st| st.commit_index)
+                .unwrap_or(0);
+            ahead = new_commit.saturating_sub(old_commit);
+            let enough = ahead >= DEPOSED_MIN_COMMITS && elected.elapsed() >= DEPOSED_MIN_HOLD;
+            // A leader that stepped down ends the hold at once: there is
+            // nothing more to see.
+            (!still_leads || enough).then_some(())
+        });
+        let outcome = if still_leads {
+            s.note(format!(
+                "{l} still leads term {term} while {m} (term {m_term}) committed {ahead} \
+                 entries it does not have"
+            ));
+            "deposed-leader-kept-leading"
+        } else {
+            s.note(format!("{l} stepped down"));
+            "old-leader-stepped-down"
+        };
+        Ok(json!({
+            "parts": {"old-leader": l, "new-leader": m},
+            "terms": [term, m_term],
+            "clock_back_ms": DEPOSED_CLOCK_BACK_MS,
+            "outcome": outcome,
+        }))
+    }
+}
+
 impl Nemesis for ElectionNemesis {
     fn name(&self) -> &str {
         "election"
@@ -778,6 +937,7 @@ impl Nemesis for ElectionNemesis {
                 let r = match scenario.as_str() {
                     "double-vote" => self.double_vote(cluster, pick, &mut steps),
                     "figure-8" => self.figure_8(cluster, pick, &mut steps),
+                    "deposed-leader" => self.deposed_leader(cluster, &mut steps),
                     other => {
                         return Err(NemesisError::BadOp {
                             nemesis: "election".into(),
