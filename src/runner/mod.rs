@@ -35,6 +35,7 @@ use crate::report::progress::{Mode, Terminal};
 use crate::spec::TestSpec;
 use crate::store::{Results, RunDir};
 use log::RunLog;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,10 +170,14 @@ pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     if opts.progress != Progress::Quiet {
         let color =
             std::io::IsTerminal::is_terminal(&std::io::stdout()) && crate::report::color_allowed();
-        print!(
+        // Ignore a failed write: the terminal may be gone (SIGHUP), and the
+        // results are stored already; the exit code still tells the verdict.
+        let _ = write!(
+            std::io::stdout(),
             "{}",
             crate::report::table::summary(&results, &dir.path, color)
         );
+        let _ = std::io::stdout().flush();
     }
     Ok(RunOutcome {
         verdict: results.valid,
