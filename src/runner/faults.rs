@@ -10,7 +10,7 @@
 //!
 //! [`Faults::heal`] runs the package's final ops in order, each recorded,
 //! then `Nemesis::teardown`; the lifecycle calls it on every path out of
-//! the main phase — normal end, error, Ctrl-C, SIGTERM.
+//! the main phase — normal end, error, Ctrl-C, SIGTERM, SIGHUP, SIGQUIT.
 
 use super::log::RunLog;
 use super::recorder::Recorder;

@@ -4,11 +4,12 @@
 //! [`backend::Backend`] and set up the Db, drive the workload's generator
 //! over `concurrency` workers ([`worker`]) — paced over all of them
 //! ([`schedule`]) — while the nemesis package injects faults on its own
-//! task ([`faults`]), heal (always, also after an error, Ctrl-C or SIGTERM:
-//! [`signals`]), recover, run the final reads, collect the node logs, tear
-//! down ([`lifecycle`]), check ([`verdict`]) and store everything under
-//! `results/<test>/<start-time>/` ([`crate::store`]), streaming the history
-//! as it goes ([`recorder`]).
+//! task ([`faults`]), heal (always, also after an error, Ctrl-C, SIGTERM,
+//! SIGHUP or SIGQUIT: [`signals`]), recover, run the final reads, collect
+//! the node logs, tear down ([`lifecycle`]), check ([`verdict`]) and store
+//! everything under `results/<test>/<start-time>/` ([`crate::store`]),
+//! streaming the history as it goes ([`recorder`]). A run cut short by a
+//! signal is `unknown` unless its partial history is already `invalid`.
 //!
 //! One seed drives every random choice (op choices, stagger, fault
 //! schedule); it is printed at the start and stored in `test.yaml` and
