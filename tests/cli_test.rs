@@ -125,6 +125,55 @@ fn dry_run_exits_0_and_the_seed_fixes_the_schedule() {
     assert!(!dir.path().join("results").exists());
 }
 
+/// Regression (issue 13): the default test with this seed started `kill
+/// all` at 20 s and never picked the kill family again, so all five nodes
+/// stayed dead for the last 40 s of 60. Now no fault of the dry run's
+/// schedule is in force longer than the nemesis's max-fault-duration
+/// (15 s), and the schedule's header says so.
+#[test]
+fn the_default_dry_run_heals_every_fault_within_its_maximum_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = faultline(dir.path())
+        .args(["test", "--dry-run", "--seed", "12037880377163067774"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("max-fault-duration 15 s, cool-down 5 s"),
+        "{text}"
+    );
+    // `time nemesis f - value`: when each family's fault started.
+    let mut since: std::collections::HashMap<&str, f64> = Default::default();
+    let mut longest = 0.0f64;
+    let mut kill_all = false;
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.get(1) != Some(&"nemesis") {
+            continue;
+        }
+        let t: f64 = cols[0].parse().unwrap();
+        let (family, starts) = match cols[2] {
+            "kill" => ("kill", true),
+            "start" => ("kill", false),
+            "start-partition" => ("partition", true),
+            "stop-partition" => ("partition", false),
+            other => panic!("unexpected nemesis op {other}: {line}"),
+        };
+        kill_all |= line.contains("\"target\":\"all\"");
+        if starts {
+            since.insert(family, t);
+        } else if let Some(s) = since.remove(family) {
+            longest = longest.max(t - s);
+        }
+    }
+    for s in since.values() {
+        longest = longest.max(60.0 - s);
+    }
+    assert!(kill_all, "the seed no longer draws kill all: {text}");
+    assert!(longest <= 15.0 + 1e-9, "a fault lasted {longest} s: {text}");
+}
+
 /// Needs `runner::run` with the memory db (runner branch): un-ignore after
 /// merging.
 #[test]

@@ -3,7 +3,7 @@
 //! files agree with each other, that a correct store is valid and a store
 //! that loses writes is invalid, that the seed fixes the schedule, and that
 //! `analyze` re-checks a stored run — also one whose history was cut
-//! mid-line.
+//! mid-line, which is `unknown` since the run never finished.
 
 use faultline::checker::Validity;
 use faultline::client::memory::Fault;
@@ -90,8 +90,17 @@ fn correct_register_run_is_valid_and_its_files_agree() {
     let log = std::fs::read_to_string(out.dir.join("faultline.log")).unwrap();
     assert!(log.contains("seed 42"), "{log}");
 
+    // A run that ran to its end says so, and that a quorum was up (no
+    // faults: all of the main phase).
+    assert_eq!(r.interrupted, None);
+    assert_eq!(r.history_valid, Some(Validity::Valid));
+    assert_eq!(r.nemesis.quorum_share, Some(1.0));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.dir.join("results.json")).unwrap()).unwrap();
+    assert!(json["interrupted"].is_null(), "stored even when null");
+    assert_eq!(json["nemesis"]["quorum_share"], 1.0);
+
     // analyze reproduces the verdict and rewrites results.json.
-    std::fs::remove_file(out.dir.join("results.json")).unwrap();
     let again = runner::analyze(&out.dir).expect("analyze");
     assert_eq!(again.verdict, Validity::Valid);
     assert_eq!(read_results(&out.dir).ops, r.ops);
@@ -150,9 +159,12 @@ fn analyze_checks_a_history_cut_mid_line() {
     std::fs::write(&path, &bytes[..cut]).unwrap();
     std::fs::remove_file(out.dir.join("results.json")).unwrap();
     let again = runner::analyze(&out.dir).expect("analyze a cut history");
-    assert_eq!(again.verdict, Validity::Valid);
+    // The run never finished: unknown (exit 2), though what there is of
+    // its history checks valid.
+    assert_eq!(again.verdict, Validity::Unknown);
     let r = read_results(&out.dir);
     assert!(r.interrupted.is_some());
+    assert_eq!(r.history_valid, Some(Validity::Valid));
     assert!(
         r.warnings.iter().any(|w| w.contains("incomplete")),
         "{:?}",

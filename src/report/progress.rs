@@ -1,6 +1,16 @@
 //! Live progress of a run: a progress bar on a TTY (phase, elapsed / limit,
-//! ops ok / fail / info, the fault in force), plain status lines otherwise,
-//! or nothing.
+//! ops ok / fail / info, every fault in force), plain status lines
+//! otherwise, or nothing.
+//!
+//! The faults shown are all those in force, one per family, not the last
+//! nemesis op: after a `kill` and a partition, a `stop-partition` leaves
+//! the kill shown (it once showed `fault: none` while two nodes were still
+//! dead and packets were being dropped).
+//!
+//! Writing to the terminal never panics: when the terminal is gone (a
+//! closed window, a dropped SSH session: SIGHUP, then EIO or EPIPE on
+//! every write) the run must still heal, tear down and store its results,
+//! so a failed write is ignored.
 //!
 //! The runner bumps the counters from its workers ([`Terminal::count`]),
 //! sets the phase and the fault, and calls [`Terminal::tick`] a few times a
@@ -9,7 +19,8 @@
 
 use crate::history::OpType;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -40,7 +51,9 @@ struct Status {
     phase: String,
     phase_start: Instant,
     limit: Option<Duration>,
-    fault: Option<String>,
+    /// Every fault in force: its family (the `f` that stops it) → what it
+    /// did.
+    faults: BTreeMap<String, String>,
     last_plain: Instant,
 }
 
@@ -83,7 +96,7 @@ impl Terminal {
                 phase: "setup".into(),
                 phase_start: Instant::now(),
                 limit: None,
-                fault: None,
+                faults: BTreeMap::new(),
                 last_plain: Instant::now(),
             }),
         }
@@ -132,9 +145,20 @@ impl Terminal {
         self.tick();
     }
 
-    /// The fault in force (`None`: healed).
-    pub fn fault(&self, fault: Option<String>) {
-        self.status().fault = fault;
+    /// A fault of `family` is in force, described by `what` (it replaces
+    /// the family's previous fault, if any).
+    pub fn fault_started(&self, family: &str, what: String) {
+        self.status().faults.insert(family.to_string(), what);
+    }
+
+    /// The fault of `family` is healed.
+    pub fn fault_stopped(&self, family: &str) {
+        self.status().faults.remove(family);
+    }
+
+    /// Every fault is healed.
+    pub fn faults_healed(&self) {
+        self.status().faults.clear();
     }
 
     /// One line of the status, as plain text.
@@ -146,9 +170,18 @@ impl Terminal {
             .limit
             .map(|l| format!("/{:.0}s", l.as_secs_f64()))
             .unwrap_or_default();
-        let fault = s.fault.as_deref().unwrap_or("none");
+        let faults = if s.faults.is_empty() {
+            "none".to_string()
+        } else {
+            s.faults.values().cloned().collect::<Vec<_>>().join(" + ")
+        };
+        let label = if s.faults.len() > 1 {
+            "faults"
+        } else {
+            "fault"
+        };
         format!(
-            "{:>5.1}s{limit} ok {ok} fail {fail} info {info} | fault: {fault}",
+            "{:>5.1}s{limit} ok {ok} fail {fail} info {info} | {label}: {faults}",
             elapsed
         )
     }
@@ -185,7 +218,7 @@ impl Terminal {
                 };
                 if due {
                     let phase = self.status().phase.clone();
-                    eprintln!("[{phase}] {}", self.line());
+                    let _ = writeln!(std::io::stderr(), "[{phase}] {}", self.line());
                 }
             }
         }
@@ -196,7 +229,9 @@ impl Terminal {
         match (&self.bar, self.mode) {
             (_, Mode::Quiet) => {}
             (Some(bar), _) => bar.println(line),
-            (None, _) => eprintln!("{line}"),
+            (None, _) => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
         }
     }
 
@@ -205,5 +240,30 @@ impl Terminal {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 13): the line showed only the last nemesis op, so
+    /// a `stop-partition` after a kill read `fault: none`.
+    #[test]
+    fn the_line_shows_every_fault_in_force_until_its_own_stop() {
+        let t = Terminal::new(Mode::Quiet);
+        assert!(t.line().ends_with("| fault: none"), "{}", t.line());
+        t.fault_started("start", "kill {\"killed\":[\"n1\",\"n2\"]}".into());
+        t.fault_started("stop-loss", "start-loss {\"nodes\":[\"n3\"]}".into());
+        t.fault_started("stop-partition", "start-partition isolate-one".into());
+        t.fault_stopped("stop-partition");
+        let line = t.line();
+        assert!(line.contains("| faults: kill"), "{line}");
+        assert!(line.contains("start-loss"), "{line}");
+        assert!(!line.contains("partition"), "{line}");
+        t.fault_stopped("start");
+        assert!(t.line().contains("| fault: start-loss"), "{}", t.line());
+        t.faults_healed();
+        assert!(t.line().ends_with("| fault: none"), "{}", t.line());
     }
 }

@@ -117,3 +117,75 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::latency::OpCounts;
+    use crate::store::NemesisSummary;
+
+    fn results(valid: Validity, interrupted: Option<&str>, share: Option<f64>) -> Results {
+        Results {
+            test: "t".into(),
+            seed: 7,
+            valid: if interrupted.is_some() {
+                valid.merge(Validity::Unknown)
+            } else {
+                valid
+            },
+            history_valid: Some(valid),
+            start: String::new(),
+            interrupted: interrupted.map(str::to_string),
+            checkers: Vec::new(),
+            ops: OpCounts::default(),
+            latency: Vec::new(),
+            nemesis: NemesisSummary {
+                name: "partition+kill".into(),
+                quorum_share: share,
+                ..Default::default()
+            },
+            phases: Vec::new(),
+            warnings: Vec::new(),
+            check_seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_summary_shows_the_quorum_share_and_warns_when_it_is_low() {
+        let ok = summary(
+            &results(Validity::Valid, None, Some(0.75)),
+            Path::new("r"),
+            false,
+        );
+        assert!(ok.contains("quorum up: 75 % of the main phase"), "{ok}");
+        assert!(!ok.contains("warning"), "{ok}");
+        assert!(ok.contains("verdict: VALID\n"), "{ok}");
+        let low = summary(
+            &results(Validity::Valid, None, Some(1.0 / 3.0)),
+            Path::new("r"),
+            false,
+        );
+        assert!(low.contains("quorum up: 33 %"), "{low}");
+        assert!(low.contains("warning: a quorum was up only 33 %"), "{low}");
+    }
+
+    #[test]
+    fn an_interrupted_summary_shows_unknown_and_the_partial_verdict() {
+        let s = summary(
+            &results(Validity::Valid, Some("SIGINT (Ctrl-C)"), None),
+            Path::new("r"),
+            false,
+        );
+        assert!(s.contains("interrupted: SIGINT (Ctrl-C)"), "{s}");
+        assert!(
+            s.contains("verdict: UNKNOWN (interrupted: the partial history checked VALID)"),
+            "{s}"
+        );
+        let s = summary(
+            &results(Validity::Invalid, Some("SIGHUP"), None),
+            Path::new("r"),
+            false,
+        );
+        assert!(s.contains("verdict: INVALID"), "{s}");
+    }
+}

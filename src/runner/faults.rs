@@ -10,7 +10,7 @@
 //!
 //! [`Faults::heal`] runs the package's final ops in order, each recorded,
 //! then `Nemesis::teardown`; the lifecycle calls it on every path out of
-//! the main phase — normal end, error, Ctrl-C, SIGTERM.
+//! the main phase — normal end, error, Ctrl-C, SIGTERM, SIGHUP, SIGQUIT.
 
 use super::log::RunLog;
 use super::recorder::Recorder;
@@ -19,7 +19,7 @@ use super::signals::Stop;
 use crate::db::Cluster;
 use crate::generator::{GenCtx, Generator, Next};
 use crate::history::{Op, OpType, Process};
-use crate::nemesis::{Interrupt, Nemesis};
+use crate::nemesis::{package, Interrupt, Nemesis};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -115,20 +115,32 @@ impl Faults {
         };
         let done = self.recorder.record(done);
         let term = self.log.terminal();
+        // The family of the op: the f that stops it. A stop (also a failed
+        // one, after which the fault's state is unknown) removes the
+        // family's fault from the live view; a start adds it — a failed
+        // start too, marked, since it may have done part of its work.
+        let stop = if self.stops.contains(&f) {
+            Some(f.clone())
+        } else {
+            package::stop_of(&f).map(str::to_string)
+        };
+        let is_stop = self.stops.contains(&f);
         match (&done.kind, &done.error) {
             (OpType::Info, Some(e)) => {
                 self.log.warn(format!("nemesis {f} failed: {e}"));
-                if !self.stops.contains(&f) {
-                    term.fault(None);
+                match (&stop, is_stop) {
+                    (Some(s), true) => term.fault_stopped(s),
+                    (Some(s), false) => term.fault_started(s, format!("{f} (failed)")),
+                    (None, _) => {}
                 }
             }
             _ => {
-                self.log
-                    .info(format!("nemesis {}", describe(&f, &done.value)));
-                if self.stops.contains(&f) {
-                    term.fault(None);
-                } else {
-                    term.fault(Some(describe(&f, &done.value)));
+                let what = describe(&f, &done.value);
+                self.log.info(format!("nemesis {what}"));
+                match (&stop, is_stop) {
+                    (Some(s), true) => term.fault_stopped(s),
+                    (Some(s), false) => term.fault_started(s, what),
+                    (None, _) => term.fault_started(&f, what),
                 }
             }
         }
@@ -212,7 +224,7 @@ impl Faults {
         for p in &problems {
             self.log.warn(p);
         }
-        self.log.terminal().fault(None);
+        self.log.terminal().faults_healed();
         problems
     }
 }
@@ -316,5 +328,56 @@ mod tests {
             .await;
         assert!(interrupted.load(Ordering::SeqCst), "never told to stop");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    /// Answers every op with its own value: enough to drive the live view.
+    struct Echo;
+
+    impl Nemesis for Echo {
+        fn name(&self) -> &str {
+            "echo"
+        }
+        fn fs(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn setup(&mut self, _: &Cluster) -> Result<(), NemesisError> {
+            Ok(())
+        }
+        fn invoke(&mut self, _: &Cluster, op: &Op) -> Result<Value, NemesisError> {
+            Ok(op.value.clone())
+        }
+        fn teardown(&mut self, _: &Cluster) -> Result<(), NemesisError> {
+            Ok(())
+        }
+    }
+
+    /// Regression (issue 13): the progress line showed only the last
+    /// nemesis op, so a `stop-partition` hid a kill still in force.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_progress_line_keeps_a_kill_shown_after_a_partition_heals() {
+        let dir = tempfile::tempdir().unwrap();
+        let term = Arc::new(Terminal::new(Mode::Quiet));
+        let log = Arc::new(RunLog::create(&dir.path().join("log"), term.clone()).unwrap());
+        let recorder = Arc::new(Recorder::create(&dir.path().join("h.jsonl")).unwrap());
+        let cluster = Cluster {
+            nodes: Vec::new(),
+            db: Arc::new(MemoryDb::new(Fault::None)),
+        };
+        let stops = super::super::verdict::stop_fs(&Default::default());
+        let faults = Faults::new(Box::new(Echo), cluster, recorder, log, stops);
+        let kill = serde_json::json!({"killed": ["n1", "n2"]});
+        faults.invoke("kill".into(), kill).await;
+        faults
+            .invoke(
+                "start-partition".into(),
+                serde_json::json!({"kind": "bridge"}),
+            )
+            .await;
+        faults.invoke("stop-partition".into(), Value::Null).await;
+        let line = term.line();
+        assert!(line.contains("kill"), "{line}");
+        assert!(!line.contains("bridge"), "{line}");
+        faults.heal(&[("start".into(), Value::Null)]).await;
+        assert!(term.line().ends_with("fault: none"), "{}", term.line());
     }
 }

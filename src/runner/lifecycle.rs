@@ -5,7 +5,8 @@
 //! The order of cleanup is the point of this file. Once the backend has
 //! provisioned nodes, they are torn down on every path (unless
 //! `leave_db_running`); once the nemesis is set up, it is healed on every
-//! path — normal end, a failure in between, Ctrl-C or SIGTERM — because
+//! path — normal end, a failure in between, Ctrl-C, SIGTERM, SIGHUP or
+//! SIGQUIT — because
 //! nothing between setup and heal returns early.
 
 use super::backend::{self, Backend};

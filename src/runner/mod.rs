@@ -4,11 +4,12 @@
 //! [`backend::Backend`] and set up the Db, drive the workload's generator
 //! over `concurrency` workers ([`worker`]) — paced over all of them
 //! ([`schedule`]) — while the nemesis package injects faults on its own
-//! task ([`faults`]), heal (always, also after an error, Ctrl-C or SIGTERM:
-//! [`signals`]), recover, run the final reads, collect the node logs, tear
-//! down ([`lifecycle`]), check ([`verdict`]) and store everything under
-//! `results/<test>/<start-time>/` ([`crate::store`]), streaming the history
-//! as it goes ([`recorder`]).
+//! task ([`faults`]), heal (always, also after an error, Ctrl-C, SIGTERM,
+//! SIGHUP or SIGQUIT: [`signals`]), recover, run the final reads, collect
+//! the node logs, tear down ([`lifecycle`]), check ([`verdict`]) and store
+//! everything under `results/<test>/<start-time>/` ([`crate::store`]),
+//! streaming the history as it goes ([`recorder`]). A run cut short by a
+//! signal is `unknown` unless its partial history is already `invalid`.
 //!
 //! One seed drives every random choice (op choices, stagger, fault
 //! schedule); it is printed at the start and stored in `test.yaml` and
@@ -35,6 +36,7 @@ use crate::report::progress::{Mode, Terminal};
 use crate::spec::TestSpec;
 use crate::store::{Results, RunDir};
 use log::RunLog;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,10 +171,14 @@ pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     if opts.progress != Progress::Quiet {
         let color =
             std::io::IsTerminal::is_terminal(&std::io::stdout()) && crate::report::color_allowed();
-        print!(
+        // Ignore a failed write: the terminal may be gone (SIGHUP), and the
+        // results are stored already; the exit code still tells the verdict.
+        let _ = write!(
+            std::io::stdout(),
             "{}",
             crate::report::table::summary(&results, &dir.path, color)
         );
+        let _ = std::io::stdout().flush();
     }
     Ok(RunOutcome {
         verdict: results.valid,

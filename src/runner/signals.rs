@@ -1,12 +1,21 @@
-//! Stopping a run early: Ctrl-C (SIGINT) and SIGTERM.
+//! Stopping a run early: Ctrl-C (SIGINT), SIGTERM, SIGHUP and SIGQUIT.
 //!
 //! A [`Stop`] is a flag every task of the run watches. The signal listener
-//! ([`listen`]) sets it on the first SIGINT or SIGTERM, with the reason;
+//! ([`listen`]) sets it on the first of those signals, with the reason;
 //! the main phase then ends at once, the faults are healed, the cluster is
 //! torn down and whatever history there is gets checked and stored — the
 //! same path as a run that ends normally, so healing is never skipped.
 //! Later signals only say that the run is already stopping.
+//!
+//! SIGHUP matters as much as SIGTERM: closing the terminal or losing the
+//! SSH session sends it, and its default action killed the run at once —
+//! no heal, no teardown, no `results.json`, nodes left running in their
+//! namespaces with whatever faults were in force. SIGQUIT (Ctrl-\\) is
+//! handled the same way for the same reason. A run stopped by any of them
+//! is interrupted: its verdict is `unknown` unless the partial history is
+//! already invalid (see [`super::verdict`]).
 
+use nix::sys::signal::Signal;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -71,32 +80,50 @@ impl Stop {
     }
 }
 
-/// Listen for SIGINT and SIGTERM and set `stop` on the first; `say` is
-/// told about every signal. Runs until aborted.
+/// The signals that stop a run, each with the name the run reports.
+const STOP_SIGNALS: [(Signal, &str); 4] = [
+    (Signal::SIGINT, "SIGINT (Ctrl-C)"),
+    (Signal::SIGTERM, "SIGTERM"),
+    (Signal::SIGHUP, "SIGHUP"),
+    (Signal::SIGQUIT, "SIGQUIT"),
+];
+
+/// Listen for SIGINT, SIGTERM, SIGHUP and SIGQUIT and set `stop` on the
+/// first; `say` is told about every signal. Runs until aborted.
 pub async fn listen(stop: Stop, say: impl Fn(String) + Send + 'static) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        say("cannot listen for SIGINT/SIGTERM; Ctrl-C will not heal".into());
-        return;
-    };
-    loop {
-        let name = tokio::select! {
-            _ = int.recv() => "SIGINT (Ctrl-C)",
-            _ = term.recv() => "SIGTERM",
-        };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    for (num, name) in STOP_SIGNALS {
+        match signal(SignalKind::from_raw(num as i32)) {
+            Ok(mut s) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        if tx.send(name).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Err(e) => say(format!(
+                "cannot listen for {name} ({e}); that signal will not heal"
+            )),
+        }
+    }
+    drop(tx);
+    while let Some(name) = rx.recv().await {
         if stop.is_set() {
             say(format!(
                 "{name}: already stopping — healing and tearing down; to force, kill -9 \
                  faultline and run `faultline heal`"
             ));
         } else {
+            // Set the flag first: saying so writes to a terminal that may be
+            // gone (SIGHUP), and nothing may keep the run from healing.
+            stop.trigger(name);
             say(format!(
                 "{name}: stopping the run; healing every fault first"
             ));
-            stop.trigger(name);
         }
     }
 }
