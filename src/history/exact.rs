@@ -223,7 +223,8 @@ pub fn unrepresentable_column(json: &[u8]) -> Option<usize> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < json.len() && matches!(json[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                while i < json.len()
+                    && matches!(json[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
                 {
                     i += 1;
                 }
@@ -449,7 +450,10 @@ mod tests {
             r#"{"a":"x","b":[1,2.5e0]}"#
         );
         let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap();
-        assert!(same_value(&parse("[1.0, {\"a\": -0}]"), &parse("[1e0, {\"a\": 0}]")));
+        assert!(same_value(
+            &parse("[1.0, {\"a\": -0}]"),
+            &parse("[1e0, {\"a\": 0}]")
+        ));
         assert!(!same_value(&parse("1"), &parse("1.0")));
         assert!(!same_value(
             &parse("18446744073709551617"),
@@ -466,8 +470,10 @@ mod tests {
         let v: Value = serde_json::from_str("[1, 2e99999999999999999999]").unwrap();
         assert!(check_numbers(&v).is_some());
         assert_eq!(
-            unrepresentable_column(br#"{"f":"1e99999999999999999999","value":[1,2e99999999999999999999]}"#),
-            Some(41)
+            unrepresentable_column(
+                br#"{"f":"1e99999999999999999999","value":[1,2e99999999999999999999]}"#
+            ),
+            Some(42)
         );
     }
 
