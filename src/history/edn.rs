@@ -467,6 +467,20 @@ fn opener(close: u8) -> char {
 /// An EDN number token as a JSON number with the same exact value
 /// ([`super::exact`]), or why it cannot be kept exactly.
 fn parse_number(text: &str) -> Result<Value, String> {
+    // The common case, a plain 64-bit integer (`:time`, `:process`, most
+    // values), needs no conversion; `-0` and a leading zero go the long way.
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if text == "0" {
+        return Ok(Value::from(0u64));
+    }
+    if !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Ok(Value::from(n));
+        }
+        if let Ok(n) = text.parse::<u64>() {
+            return Ok(Value::from(n));
+        }
+    }
     let literal = super::exact::edn_number_literal(text)?;
     super::exact::exact_number(&literal).map(Value::Number)
 }

@@ -113,6 +113,8 @@ pub fn number_key(literal: &str) -> Result<String, String> {
 /// (its literal, why). `None` when every number is representable.
 pub fn check_numbers(v: &Value) -> Option<(String, String)> {
     match v {
+        // A 64-bit integer always has a key; only others need the literal.
+        Value::Number(n) if n.as_u64().is_some() || n.as_i64().is_some() => None,
         Value::Number(n) => {
             let lit = n.to_string();
             number_key(&lit).err().map(|why| (lit, why))
@@ -168,6 +170,16 @@ fn write_exact(v: &Value, out: &mut String) {
 }
 
 fn write_number(n: &Number, out: &mut String) {
+    // The common case, an integer within 64 bits, is its own key (JSON has
+    // no leading zeros; `-0` reads as 0): no literal to re-parse.
+    if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+        return;
+    }
+    if let Some(i) = n.as_i64() {
+        let _ = write!(out, "{i}");
+        return;
+    }
     let lit = n.to_string();
     match number_key(&lit) {
         Ok(key) => out.push_str(&key),
