@@ -435,7 +435,11 @@ fn a_history_without_client_operations_is_unknown_for_every_checker() {
         // `faultline check` calls).
         let report = Linearizable(reg()).analyze(&history).unwrap();
         assert_eq!(report.valid, Validity::Unknown);
-        assert!(report.summary().contains("no client operations"), "{}", report.summary());
+        assert!(
+            report.summary().contains("no client operations"),
+            "{}",
+            report.summary()
+        );
     }
     // No checker at all checks nothing either.
     let (overall, _) = faultline::checker::compose(&[], &hist("0 invoke read\n0 ok read 0"));

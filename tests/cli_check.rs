@@ -439,7 +439,8 @@ fn values_beyond_64_bits_are_compared_exactly() {
         ("off-by-one.edn", edn("18446744073709551616"), 1),
     ];
     for (name, text, code) in cases {
-        let f = write(dir.path(), name, &text);
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).unwrap();
         let r = check(&["--model", "register"], &[&f]);
         assert_eq!(r.code, Some(code), "{name}: {r}");
     }

@@ -482,7 +482,11 @@ fn a_huge_exponent_is_kept_not_turned_into_null() {
             "{format}"
         );
         // Accept: the same history reading nil.
-        let nil = if format == Format::Jsonl { "null" } else { "nil" };
+        let nil = if format == Format::Jsonl {
+            "null"
+        } else {
+            "nil"
+        };
         assert_eq!(
             register_verdict(format, &lone_read(format, nil)),
             Valid,
@@ -511,7 +515,11 @@ fn integers_and_decimals_follow_the_documented_rule() {
         assert_eq!(v("1.0", "1e0"), Valid, "{format}");
         assert_eq!(v("1.50", "1.5"), Valid, "{format}");
         assert_eq!(v("-0.0", "0.0"), Valid, "{format}");
-        assert_eq!(v("0.1", "0.1000000000000000055511151231257827"), Invalid, "{format}");
+        assert_eq!(
+            v("0.1", "0.1000000000000000055511151231257827"),
+            Invalid,
+            "{format}"
+        );
         // Integers by exact value; an integer never equals a decimal.
         assert_eq!(v("-0", "0"), Valid, "{format}");
         assert_eq!(v("1", "1.0"), Invalid, "{format}");
@@ -533,14 +541,23 @@ fn line_and_column(e: &ImportError) -> (usize, usize) {
         .rsplit_once("(column ")
         .and_then(|(_, c)| c.trim_end_matches(')').parse().ok())
         .unwrap_or_else(|| panic!("no column in {msg:?}"));
-    (e.line().unwrap_or_else(|| panic!("no line in {msg:?}")), col)
+    (
+        e.line().unwrap_or_else(|| panic!("no line in {msg:?}")),
+        col,
+    )
 }
 
 #[test]
 fn an_unrepresentable_number_is_an_error_naming_line_and_column() {
     // (format, written value, read value, the bad literal, its line)
     let cases = [
-        (Format::Jsonl, "1", "2e99999999999999999999", "2e99999999999999999999", 4),
+        (
+            Format::Jsonl,
+            "1",
+            "2e99999999999999999999",
+            "2e99999999999999999999",
+            4,
+        ),
         (Format::Edn, "1", "##Inf", "##Inf", 4),
         (Format::Edn, "1/3", "1", "1/3", 1),
         (Format::JepsenLog, "1", "##NaN", "##NaN", 4),

@@ -30,8 +30,8 @@
 //! promise linearizable reads). Unknown when there was no `ok` read at all.
 
 use super::{CheckError, CheckResult, Checker, Validity};
-use crate::history::{History, Op, OpType};
 use crate::history::exact::exact_text;
+use crate::history::{History, Op, OpType};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 

@@ -467,6 +467,20 @@ fn opener(close: u8) -> char {
 /// An EDN number token as a JSON number with the same exact value
 /// ([`super::exact`]), or why it cannot be kept exactly.
 fn parse_number(text: &str) -> Result<Value, String> {
+    // The common case, a plain 64-bit integer (`:time`, `:process`, most
+    // values), needs no conversion; `-0` and a leading zero go the long way.
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if text == "0" {
+        return Ok(Value::from(0u64));
+    }
+    if !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Ok(Value::from(n));
+        }
+        if let Ok(n) = text.parse::<u64>() {
+            return Ok(Value::from(n));
+        }
+    }
     let literal = super::exact::edn_number_literal(text)?;
     super::exact::exact_number(&literal).map(Value::Number)
 }
@@ -598,8 +612,11 @@ mod tests {
         assert_eq!(v("1/2"), json!(0.5));
         assert_eq!(v("3.0M"), json!(3.0));
         assert_eq!(v("18446744073709551615"), json!(18446744073709551615u64));
-        assert_eq!(v("18446744073709551617N").to_string(), "18446744073709551617");
-        assert_eq!(v("1e999999").to_string(), "1e+999999");
+        assert_eq!(
+            v("18446744073709551617N").to_string(),
+            "18446744073709551617"
+        );
+        assert_eq!(v("1e999999").to_string(), "1.0e+999999");
         assert_eq!(v("foo.bar/baz"), json!("foo.bar/baz"));
         assert_eq!(v(r#""a\"b\\c\nd\u00e9""#), json!("a\"b\\c\nd\u{e9}"));
         assert_eq!(v(r"\a"), json!("a"));

