@@ -147,6 +147,7 @@ mod tests {
             phases: Vec::new(),
             warnings: Vec::new(),
             check_seconds: 0.0,
+            promise: None,
         }
     }
 
