@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod check;
+pub mod elevate;
 pub mod heal;
 pub mod node;
 pub mod probe;
@@ -52,6 +53,8 @@ pub enum Command {
 
 /// Parse the command line, run the command, return its exit code. Usage
 /// errors exit 254 (clap's own 2 is remapped); `--help` and `--version` 0.
+/// A command that needs root is re-executed under sudo first when this
+/// user is not root ([`elevate`]).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -61,6 +64,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // A command that needs root, run by a user who is not: re-run under
+    // sudo, or say exactly what to run (254).
+    if let Some(code) = elevate::rerun_as_root_if_needed(&cli) {
+        return ExitCode::from(code);
+    }
     ExitCode::from(report(run(cli)))
 }
 

@@ -134,6 +134,14 @@ pub fn run(args: Args) -> CmdResult {
     match server::run(cfg) {
         Ok(()) => Ok(Validity::Valid),
         Err(e @ server::ServerError::Config { .. }) => Err(CliError::bad_input(e)),
+        // A data directory written in another WAL format: the user decides
+        // what to do with it (the message says what).
+        Err(
+            e @ server::ServerError::Storage {
+                error: crate::node::storage::StorageError::Format { .. },
+                ..
+            },
+        ) => Err(CliError::bad_input(e)),
         Err(e) => Err(CliError::internal(e)),
     }
 }
