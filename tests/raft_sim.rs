@@ -27,7 +27,15 @@ fn correct_build_passes_every_seed() {
     }
     let n = seeds();
     match run_seeds(0, n, &Bugs::none()) {
-        Ok((n, stats)) => eprintln!("{n} seeds ok: {stats:?}"),
+        Ok((n, stats)) => {
+            eprintln!("{n} seeds ok: {stats:?}");
+            // Every fault kind of the random regime must actually fire.
+            eprintln!("faults fired over {n} seeds:");
+            for (kind, count) in stats.faults.table() {
+                eprintln!("  {kind:<20} {count}");
+                assert!(count > 0, "fault kind {kind} never fired in {n} seeds");
+            }
+        }
         Err(f) => panic!("{f}\nreplay: RAFT_SIM_SEED={} RAFT_SIM_TRACE=1 cargo test --test raft_sim correct_build", f.seed),
     }
 }
