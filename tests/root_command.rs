@@ -18,8 +18,15 @@ struct Scratch {
     exe: PathBuf,
 }
 
+/// Held while a test writes an executable and while it forks: a child
+/// forked while another test's copy is still open for writing holds that
+/// descriptor until it execs, and exec of the copy then fails with
+/// "Text file busy" (ETXTBSY).
+static EXEC_FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Scratch {
     fn new() -> Scratch {
+        let _files = EXEC_FILES.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let exe = dir.path().join("faultline");
@@ -60,7 +67,16 @@ impl Scratch {
             .env_clear()
             .env("PATH", self.path(with_sudo))
             .envs(env.iter().copied());
-        cmd.output().expect("run faultline as an unprivileged user")
+        let child = {
+            let _files = EXEC_FILES.lock().unwrap_or_else(|p| p.into_inner());
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run faultline as an unprivileged user")
+        };
+        child
+            .wait_with_output()
+            .expect("run faultline as an unprivileged user")
     }
 }
 
