@@ -7,8 +7,8 @@
 //! (`REFKV_BENCH_SECS` sets each throughput phase's length, default 5;
 //! `REFKV_BENCH_FAILOVERS` the number of leader kills, default 5).
 
-use faultline::node::events::parse_line;
-use faultline::node::local_cluster::LocalCluster;
+use faultline::refkv::events::parse_line;
+use faultline::refkv::local_cluster::LocalCluster;
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

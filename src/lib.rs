@@ -26,7 +26,7 @@
 //!   the local network-namespace backend.
 //! - [`nemesis`]: the [`nemesis::Nemesis`] seam and the fault families:
 //!   partitions, kill, pause, clock skew, packet loss.
-//! - [`node`]: refkv, the bundled Raft key-value store run as `faultline node`.
+//! - [`refkv`]: the bundled Raft key-value store run as `faultline node`.
 //! - [`spec`]: the YAML files under `clusters/`, `workloads/`, `nemeses/`.
 //! - [`runner`]: one test run, from provisioning to the stored verdict.
 //! - [`store`]: the layout of `results/<test>/<start-time>/`.
@@ -43,7 +43,7 @@ pub mod exit;
 pub mod generator;
 pub mod history;
 pub mod nemesis;
-pub mod node;
+pub mod refkv;
 pub mod remote;
 pub mod report;
 pub mod runner;

@@ -31,7 +31,7 @@ const RULES: &[(&str, Uses, &str)] = &[
         "a stored history is all a verdict needs",
     ),
     (
-        "node",
+        "refkv",
         Uses::Not(&["runner", "checker", "nemesis", "client"]),
         "refkv is a system under test: it must not know how it is broken or judged",
     ),
@@ -58,7 +58,7 @@ fn forbids(from: &str, uses: &Uses, to: &str) -> bool {
 /// Violations present when the rules were first enforced: (from, to).
 const KNOWN: &[(&str, &str)] = &[
     // refkv's /txn micro-op type is the client's; refkv should own its HTTP types.
-    ("node", "client"),
+    ("refkv", "client"),
     // remote/local.rs takes db::Node; Node belongs in remote.
     ("remote", "db"),
 ];

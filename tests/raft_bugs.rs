@@ -3,9 +3,9 @@
 //! random seeds within a bounded number of seeds. The correct build passes the
 //! same schedules.
 
-use faultline::node::bugs::{Bug, Bugs};
-use faultline::node::raft::sim::{others, run_seeds, Sim, SimFailure, SimOptions, Violation};
-use faultline::node::raft::{Body, NodeId, Role};
+use faultline::refkv::bugs::{Bug, Bugs};
+use faultline::refkv::raft::sim::{others, run_seeds, Sim, SimFailure, SimOptions, Violation};
+use faultline::refkv::raft::{Body, NodeId, Role};
 
 fn leader_among(sim: &Sim, set: &[NodeId]) -> Option<NodeId> {
     set.iter()
@@ -259,7 +259,7 @@ fn a_failing_seed_replays_exactly() {
 
 /// Issue 13 item 1, the interleaving of the Raft paper's Figure 8 seen from
 /// a client, five nodes, with the server's waiter rules
-/// ([`faultline::node::waiters`]):
+/// ([`faultline::refkv::waiters`]):
 ///
 /// 1. A leads and writes X1..X3 at i..i+2; only B receives them.
 /// 2. C wins the next term with D and E; its first entry (a no-op at i)

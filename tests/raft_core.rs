@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use faultline::node::bugs::{Bug, Bugs};
-use faultline::node::raft::sim::{others, Sim, SimOptions};
-use faultline::node::raft::{
+use faultline::refkv::bugs::{Bug, Bugs};
+use faultline::refkv::raft::sim::{others, Sim, SimOptions};
+use faultline::refkv::raft::{
     Body, Config, Entry, HardState, LogId, Message, NodeId, Payload, Persisted, RaftError,
     RaftNode, Role,
 };
@@ -481,7 +481,7 @@ fn entries_acknowledged_after_a_conflicting_snapshot_are_persisted() {
     assert!(first.entries.is_empty(), "restarted from disk: nothing new");
     // The term-3 leader compacted to index 3 (term 3 there): it conflicts
     // with the follower's entry 3 of term 2.
-    let snap = faultline::node::raft::Snapshot {
+    let snap = faultline::refkv::raft::Snapshot {
         last: LogId { term: 3, index: 3 },
         data: b"sm".to_vec(),
     };

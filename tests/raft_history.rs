@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use faultline::checker::linearizable::{Linearizable, LinearizableOptions, ModelKind, NilRead};
 use faultline::checker::Validity;
 use faultline::history::{History, Key, Op, OpType, Process};
-use faultline::node::bugs::{Bug, Bugs};
-use faultline::node::raft::sim::{ClientEvent, FaultCounts, Sim, SimFailure, SimOptions};
+use faultline::refkv::bugs::{Bug, Bugs};
+use faultline::refkv::raft::sim::{ClientEvent, FaultCounts, Sim, SimFailure, SimOptions};
 use serde_json::Value;
 
 /// The simulated clients' events as a faultline history: one process per op

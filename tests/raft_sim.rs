@@ -3,8 +3,8 @@
 //! healing. `RAFT_SIM_SEEDS=N` runs more seeds; `RAFT_SIM_SEED=S` replays one
 //! seed with a trace.
 
-use faultline::node::bugs::Bugs;
-use faultline::node::raft::sim::{run_seeds, Sim, SimOptions};
+use faultline::refkv::bugs::Bugs;
+use faultline::refkv::raft::sim::{run_seeds, Sim, SimOptions};
 
 fn seeds() -> u64 {
     std::env::var("RAFT_SIM_SEEDS")

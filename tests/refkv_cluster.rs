@@ -2,8 +2,8 @@
 //! ports, SIGKILLed and restarted. Every process is killed by the
 //! [`LocalCluster`] guard, also when a test fails.
 
-use faultline::node::events::parse_line;
-use faultline::node::local_cluster::LocalCluster;
+use faultline::refkv::events::parse_line;
+use faultline::refkv::local_cluster::LocalCluster;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ async fn put_retry(
     false
 }
 
-fn events(log: &Path, name: &str) -> Vec<faultline::node::events::EventLine> {
+fn events(log: &Path, name: &str) -> Vec<faultline::refkv::events::EventLine> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()

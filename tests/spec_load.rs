@@ -177,7 +177,7 @@ fn unknown_names_list_the_valid_ones() {
         root.path(),
     );
     assert!(e.contains("unknown bug \"stale-reads\""), "{e}");
-    for b in faultline::node::bugs::Bug::ALL {
+    for b in faultline::refkv::bugs::Bug::ALL {
         assert!(e.contains(b.name()), "{e}");
     }
 

@@ -3,8 +3,8 @@
 
 use crate::checker::Validity;
 use crate::exit::{CliError, CmdResult};
-use crate::node::bugs::Bug;
-use crate::node::server::{self, Member, NodeConfig};
+use crate::refkv::bugs::Bug;
+use crate::refkv::server::{self, Member, NodeConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -138,7 +138,7 @@ pub fn run(args: Args) -> CmdResult {
         // what to do with it (the message says what).
         Err(
             e @ server::ServerError::Storage {
-                error: crate::node::storage::StorageError::Format { .. },
+                error: crate::refkv::storage::StorageError::Format { .. },
                 ..
             },
         ) => Err(CliError::bad_input(e)),

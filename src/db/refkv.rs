@@ -19,7 +19,7 @@ use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Nod
 use crate::client::refkv::RefKvClient;
 use crate::client::{KvClient, KvError, MicroOp};
 use crate::nemesis::clock::{faketime_env, faketime_file, write_offset};
-use crate::node::bugs::Bugs;
+use crate::refkv::bugs::Bugs;
 use crate::remote::{DaemonSpec, Signal};
 use serde_json::Value;
 use std::collections::HashMap;

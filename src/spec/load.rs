@@ -20,7 +20,7 @@ use super::{ClusterSpec, Concurrency, NemesisSpec, TestSpec, WorkloadSpec};
 use crate::db::Capabilities;
 use crate::nemesis::package::{self, NemesisConfig, FAMILIES, SCENARIO_FAMILIES};
 use crate::nemesis::NemesisError;
-use crate::node::bugs::Bug;
+use crate::refkv::bugs::Bug;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ pub use load::{resolve, resolve_in, FieldError, Kind, Origin, Overrides, SpecErr
 
 use crate::checker::Checker;
 use crate::nemesis::package::NemesisConfig;
-use crate::node::bugs::Bugs;
+use crate::refkv::bugs::Bugs;
 use crate::workload::Strictness;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! term are committed by counting replicas; a no-op opens each term), ReadIndex
 //! reads confirmed by a heartbeat round, log compaction and InstallSnapshot.
 //! The switchable bugs `commit-old-term`, `vote-twice` and `lease-read` live
-//! here (see [`crate::node::bugs`]).
+//! here (see [`crate::refkv::bugs`]).
 //!
 //! ## The server's obligations (storage and network)
 //!
@@ -43,7 +43,7 @@
 //! debug; `RAFT_SIM_SEEDS=N` for more; `RAFT_SIM_SEED=S RAFT_SIM_TRACE=1`
 //! replays one seed with a trace) and asserts that every fault kind fired.
 //! `tests/raft_history.rs` checks each seed's client history, answered by
-//! the server's own waiter rules ([`crate::node::waiters`]), with faultline's
+//! the server's own waiter rules ([`crate::refkv::waiters`]), with faultline's
 //! linearizability checker (600 seeds; 10,000 and the per-bug catch rate as
 //! ignored tests). `tests/raft_bugs.rs` shows each core bug caught by an
 //! invariant (explicit schedules plus random search) and plays the Figure 8

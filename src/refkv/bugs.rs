@@ -15,10 +15,10 @@
 //! - [`Bug::StaleRead`] (server): a follower or deposed leader answers reads
 //!   from its local state machine instead of going through `read_index`. Hook:
 //!   the server's read path, before it calls
-//!   [`RaftNode::read_index`](crate::node::raft::RaftNode::read_index).
+//!   [`RaftNode::read_index`](crate::refkv::raft::RaftNode::read_index).
 //! - [`Bug::NoFsync`] (server): the server acknowledges (sends messages, answers
 //!   clients) before the write-ahead log is durable. Hook: step 1 of handling a
-//!   [`Ready`](crate::node::raft::Ready) (persist, then send).
+//!   [`Ready`](crate::refkv::raft::Ready) (persist, then send).
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -11,21 +11,21 @@
 //! proposal that arrived while the previous fsync ran shares the next one
 //! (group commit), and nothing is answered or sent before it is durable —
 //! except with bug `no-fsync`, where the WAL keeps writes in a user-space
-//! buffer flushed every [`crate::node::storage::LAZY_FLUSH_INTERVAL`].
+//! buffer flushed every [`crate::refkv::storage::LAZY_FLUSH_INTERVAL`].
 
-use crate::node::api::{
+use crate::refkv::api::{
     self, ApiState, CoreError, Envelope, NodeStatus, ReadQuery, Reply, Request,
 };
-use crate::node::bugs::{Bug, Bugs};
-use crate::node::events::EventLog;
-use crate::node::kv::{Command, KvState, Outcome};
-use crate::node::raft::{
+use crate::refkv::bugs::{Bug, Bugs};
+use crate::refkv::events::EventLog;
+use crate::refkv::kv::{Command, KvState, Outcome};
+use crate::refkv::raft::{
     Config, Entry, HardState, Index, LogId, Message, NodeId, NotLeader, Payload, Persisted,
     RaftNode, Ready, Role, Snapshot,
 };
-use crate::node::storage::{self, Durability, Wal};
-use crate::node::transport::Transport;
-use crate::node::waiters::{Fate, Waiters};
+use crate::refkv::storage::{self, Durability, Wal};
+use crate::refkv::transport::Transport;
+use crate::refkv::waiters::{Fate, Waiters};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -11,7 +11,7 @@
 //! same index, losing leadership or shutting down leave the outcome open.
 //!
 //! [`Waiters`] keeps that bookkeeping without I/O, so the server
-//! ([`crate::node::server`]) and the simulator ([`crate::node::raft::sim`])
+//! ([`crate::refkv::server`]) and the simulator ([`crate::refkv::raft::sim`])
 //! run exactly the same rules:
 //!
 //! - [`Waiters::proposed`] on every accepted proposal (never answers anyone:
@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::node::raft::{Index, LogId, Term};
+use crate::refkv::raft::{Index, LogId, Term};
 
 /// What a waiting client is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

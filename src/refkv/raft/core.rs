@@ -1,5 +1,5 @@
 //! [`RaftNode`]: the Raft state machine of one member (see the module docs of
-//! [`crate::node::raft`] for the server's obligations).
+//! [`crate::refkv::raft`] for the server's obligations).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use super::messages::{
     Body, Conflict, Entry, HardState, Index, LogId, Message, NodeId, Payload, ReadCtx, Snapshot,
     Term,
 };
-use crate::node::bugs::{Bug, Bugs};
+use crate::refkv::bugs::{Bug, Bugs};
 
 /// How one node runs the protocol. All members should use the same timeouts.
 #[derive(Debug, Clone)]
@@ -195,7 +195,7 @@ pub struct Persisted {
 }
 
 /// A batch of work for the server; see the module docs of
-/// [`crate::node::raft`] for the order in which to do it.
+/// [`crate::refkv::raft`] for the order in which to do it.
 #[derive(Debug, Clone, Default)]
 pub struct Ready {
     /// Persist this hard state (before sending `messages`).

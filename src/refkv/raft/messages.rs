@@ -69,7 +69,7 @@ impl Entry {
 
 /// The state a node must persist before it sends any message that depends on
 /// it: its current term and whom it voted for in that term. Losing the vote
-/// lets a node vote twice in a term (that is [`Bug::VoteTwice`](crate::node::bugs::Bug::VoteTwice)).
+/// lets a node vote twice in a term (that is [`Bug::VoteTwice`](crate::refkv::bugs::Bug::VoteTwice)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HardState {
     /// The latest term the node has seen.

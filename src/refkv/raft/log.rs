@@ -149,7 +149,7 @@ impl RaftLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::raft::messages::Payload;
+    use crate::refkv::raft::messages::Payload;
 
     fn log(terms: &[Term]) -> RaftLog {
         let entries = terms

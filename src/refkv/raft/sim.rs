@@ -24,12 +24,12 @@
 //! same run exactly.
 //!
 //! Clients are modelled the way the server answers them: writes wait under
-//! the server's own rules ([`crate::node::waiters`]), reads go through
+//! the server's own rules ([`crate::refkv::waiters`]), reads go through
 //! `read_index` (or, with bug `stale-read`, read local state). Every call
 //! and its answer is recorded in [`Sim::client_history`], for a
 //! linearizability checker (run from `tests/`, since refkv does not know
 //! faultline's checkers). Bug `no-fsync` is modelled by a disk that makes
-//! writes durable only every [`crate::node::storage::LAZY_FLUSH_INTERVAL`].
+//! writes durable only every [`crate::refkv::storage::LAZY_FLUSH_INTERVAL`].
 //!
 //! In *batched* mode ([`SimOptions::batched`]) a node takes one `Ready` per
 //! simulated millisecond after all of that millisecond's inputs (messages,
@@ -52,8 +52,8 @@ use super::core::{Config, Persisted, RaftNode, Ready, Role};
 use super::messages::{
     Body, Entry, HardState, Index, LogId, Message, NodeId, Payload, ReadCtx, Snapshot, Term,
 };
-use crate::node::bugs::{Bug, Bugs};
-use crate::node::waiters::{Fate, Waiters};
+use crate::refkv::bugs::{Bug, Bugs};
+use crate::refkv::waiters::{Fate, Waiters};
 
 /// How a simulated run is set up. [`SimOptions::random`] draws one from a seed.
 #[derive(Debug, Clone)]
@@ -1221,7 +1221,7 @@ impl Sim {
             }
         }
         // no-fsync: the WAL's buffer reaches the disk only now and then.
-        let lazy = crate::node::storage::LAZY_FLUSH_INTERVAL.as_millis() as u64;
+        let lazy = crate::refkv::storage::LAZY_FLUSH_INTERVAL.as_millis() as u64;
         if self.opts.bugs.has(Bug::NoFsync) && self.now_ms >= self.last_flush_ms + lazy {
             self.last_flush_ms = self.now_ms;
             for n in self.nodes.iter_mut().filter(|n| n.raft.is_some()) {

@@ -1,7 +1,7 @@
 //! refkv's client API: HTTP/JSON, exactly as `docs/refkv-api.md` specifies.
 //!
 //! The API never touches Raft itself: it turns each HTTP request into a
-//! [`Request`] for the node's core (see [`crate::node::server`]), and the
+//! [`Request`] for the node's core (see [`crate::refkv::server`]), and the
 //! core's answer or [`CoreError`] into a response. A node that is not the
 //! leader answers [`CoreError::NotLeader`]; the API then forwards the request
 //! to the leader's client address (once: a forwarded request is never
@@ -15,7 +15,7 @@
 //! when its log slot was provably taken by another entry.
 
 use crate::client::MicroOp;
-use crate::node::kv::{self, Command, Outcome};
+use crate::refkv::kv::{self, Command, Outcome};
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
