@@ -59,8 +59,6 @@ fn forbids(from: &str, uses: &Uses, to: &str) -> bool {
 const KNOWN: &[(&str, &str)] = &[
     // refkv's /txn micro-op type is the client's; refkv should own its HTTP types.
     ("refkv", "client"),
-    // remote/local.rs takes db::Node; Node belongs in remote.
-    ("remote", "db"),
 ];
 
 /// The top-level module a file under `src/` belongs to.

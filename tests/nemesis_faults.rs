@@ -3,7 +3,7 @@
 //! stand in for a database). Needs root; skips with a note otherwise.
 
 mod local_common;
-use faultline::db::{Cluster, Db, Node};
+use faultline::db::{Cluster, Db};
 use faultline::history::{Op, Process};
 use faultline::nemesis::clock::{
     faketime_env, faketime_file, write_offset, ClockNemesis, ClockParams,
@@ -15,6 +15,7 @@ use faultline::nemesis::target::Target;
 use faultline::nemesis::Nemesis;
 use faultline::remote::local::process_state;
 use faultline::remote::DaemonSpec;
+use faultline::remote::Node;
 use local_common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

@@ -12,34 +12,9 @@ pub mod memory;
 pub mod refkv;
 
 use crate::client::KvClient;
-use crate::remote::{Remote, RemoteError};
+use crate::remote::{Node, RemoteError};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// One node of a cluster, as the runner sees it.
-#[derive(Clone)]
-pub struct Node {
-    /// Its name: `n1`, `n2`...
-    pub name: String,
-    /// The address clients and peers use to reach it (an IP the harness
-    /// created, or a host name).
-    pub host: String,
-    /// How commands reach it.
-    pub remote: Arc<dyn Remote>,
-    /// Its data directory, on the node.
-    pub data_dir: PathBuf,
-    /// Where its logs go, on the node.
-    pub log_dir: PathBuf,
-}
-
-impl std::fmt::Debug for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node")
-            .field("name", &self.name)
-            .field("host", &self.host)
-            .finish()
-    }
-}
 
 /// The cluster under test: its nodes and the system running on them.
 #[derive(Clone)]

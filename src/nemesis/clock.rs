@@ -19,8 +19,9 @@
 
 use super::target::{pick_of, rng_for};
 use super::{Nemesis, NemesisError};
-use crate::db::{Cluster, Node};
+use crate::db::Cluster;
 use crate::history::Op;
+use crate::remote::Node;
 use crate::remote::RemoteError;
 use rand::seq::SliceRandom;
 use rand::Rng;

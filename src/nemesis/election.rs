@@ -78,8 +78,9 @@
 use super::clock::write_offset;
 use super::iptables::{self, ELECTION_CHAIN};
 use super::{Interrupt, Nemesis, NemesisError};
-use crate::db::{Cluster, ConsensusState, Node};
+use crate::db::{Cluster, ConsensusState};
 use crate::history::Op;
+use crate::remote::Node;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -7,7 +7,7 @@
 //! checked against a strict alphabet first, so nothing is ever interpreted
 //! by the shell.
 
-use crate::db::Node;
+use crate::remote::Node;
 use crate::remote::RemoteError;
 
 /// The chain holding partition rules on incoming packets (hooked from INPUT).

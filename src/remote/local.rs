@@ -24,7 +24,7 @@
 //! processes that really live in the node's namespace.
 
 use super::{DaemonSpec, ExecOutput, Remote, RemoteError, Signal};
-use crate::db::Node;
+use crate::remote::Node;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};

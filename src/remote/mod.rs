@@ -8,6 +8,33 @@
 pub mod local;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One node of a cluster, as the control plane sees it: a name, an
+/// address and the [`Remote`] that reaches it.
+#[derive(Clone)]
+pub struct Node {
+    /// Its name: `n1`, `n2`...
+    pub name: String,
+    /// The address clients and peers use to reach it (an IP the harness
+    /// created, or a host name).
+    pub host: String,
+    /// How commands reach it.
+    pub remote: Arc<dyn Remote>,
+    /// Its data directory, on the node.
+    pub data_dir: PathBuf,
+    /// Where its logs go, on the node.
+    pub log_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .finish()
+    }
+}
 
 /// The result of a command run on a node.
 #[derive(Debug, Clone)]

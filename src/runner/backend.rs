@@ -14,8 +14,8 @@
 //! network owned by another run) are [`RunError::BadInput`].
 
 use super::RunError;
-use crate::db::Node;
 use crate::remote::local::{self, LocalNet};
+use crate::remote::Node;
 use crate::remote::{DaemonSpec, ExecOutput, Remote, RemoteError, Signal};
 use std::path::Path;
 use std::sync::Arc;

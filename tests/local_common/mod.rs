@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use faultline::client::{KvClient, KvError, MicroOp};
-use faultline::db::{Capabilities, Cluster, Consistency, Db, DbError, Node};
+use faultline::db::{Capabilities, Cluster, Consistency, Db, DbError};
 use faultline::remote::local::LocalNet;
+use faultline::remote::Node;
 use faultline::remote::{DaemonSpec, Signal};
 use serde_json::Value;
 use std::collections::HashMap;
