@@ -31,6 +31,7 @@
 //! - [`runner`]: one test run, from provisioning to the stored verdict.
 //! - [`store`]: the layout of `results/<test>/<start-time>/`.
 //! - [`report`]: terminal tables and summaries.
+//! - [`sync`]: the poison-tolerant mutex lock every module shares.
 //! - [`cli`]: the command line; [`exit`]: the exit codes every command shares.
 
 #![warn(missing_docs)]
@@ -49,4 +50,5 @@ pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod store;
+pub mod sync;
 pub mod workload;

@@ -120,7 +120,7 @@ impl MemoryKv {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock only means another worker panicked mid-call; the
         // map itself is always consistent (each call mutates at the end).
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Counts one read; true when this read must be stale.

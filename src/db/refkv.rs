@@ -183,7 +183,7 @@ impl RefKv {
     }
 
     fn pids(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        self.pids.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.pids)
     }
 
     /// `--cluster` for these nodes.

@@ -289,7 +289,7 @@ impl LocalRemote {
 
     fn children(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Child>> {
         // A panic while holding the lock leaves a usable map behind.
-        self.children.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.children)
     }
 
     /// Reap `pid` if it is our child and has exited; true when it is gone.

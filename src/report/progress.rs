@@ -108,7 +108,7 @@ impl Terminal {
     }
 
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.status)
     }
 
     /// Count one client completion.

@@ -229,9 +229,7 @@ impl Faults {
     }
 }
 
-fn lock<T: ?Sized>(m: &Mutex<Box<T>>) -> std::sync::MutexGuard<'_, Box<T>> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 #[cfg(test)]
 mod tests {

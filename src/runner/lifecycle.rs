@@ -228,9 +228,7 @@ async fn provisioned(
     Ok(f)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 /// Copy each node's log files into `nodes/<node>/`; returns what failed.
 fn collect_logs(cluster: &Cluster, dir: &RunDir) -> Vec<String> {

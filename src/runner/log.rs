@@ -48,7 +48,7 @@ impl RunLog {
 
     fn write(&self, level: &str, msg: &str, show: bool) {
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
-        if let Some(f) = self.file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        if let Some(f) = crate::sync::lock(&self.file).as_mut() {
             let _ = writeln!(f, "{now} {level} {msg}");
         }
         if show {

@@ -106,9 +106,7 @@ struct GenState {
 /// How long in-flight ops get after a stop signal.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 /// Run one phase over `workers`; returns them, ready for the next phase.
 pub async fn run_phase(env: &Arc<Env>, workers: Vec<Worker>, plan: PhasePlan) -> Vec<Worker> {

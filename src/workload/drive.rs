@@ -71,9 +71,7 @@ pub async fn drive(
     History::new(ops)
 }
 
-fn lock(s: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 async fn run_phase(
     workload: &Arc<dyn Workload>,
