@@ -15,11 +15,12 @@
 //! `#jepsen.history.Op{...}` is the op map). `;` comments, commas and `#_`
 //! discards are whitespace.
 //!
-//! [`parse_history`] reads a Jepsen `history.edn`: a vector, a list or a bare
-//! sequence of op maps. Errors name the line and column; nesting deeper than
-//! [`MAX_DEPTH`] is an error, not a stack overflow.
+//! This module is the value reader only: it knows nothing of ops or
+//! histories. What the values mean — Jepsen's op maps, a `history.edn`, a
+//! Porcupine log — is the importers' business ([`super::import`]). Errors
+//! name the line and column; nesting deeper than [`MAX_DEPTH`] is an error,
+//! not a stack overflow.
 
-use super::import::{finish, op_from_map, ImportError, Loaded};
 use serde_json::{Map, Value};
 
 /// How deeply EDN collections may nest before the parser gives up.
@@ -103,6 +104,22 @@ impl<'a> EdnParser<'a> {
     pub fn peek(&mut self) -> Result<Option<u8>, EdnError> {
         self.skip_ws()?;
         Ok(self.src.get(self.pos).copied())
+    }
+
+    /// Consumes the byte [`peek`](Self::peek) returned (an opening bracket
+    /// a caller reads element by element). Does nothing at the end.
+    pub fn skip_byte(&mut self) {
+        if let Some(&b) = self.src.get(self.pos) {
+            if b == b'\n' {
+                self.newline_at(self.pos);
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// An error at the current line and column.
+    pub fn error_here(&self, message: impl Into<String>) -> EdnError {
+        self.err(message)
     }
 
     fn err(&self, message: impl Into<String>) -> EdnError {
@@ -505,80 +522,8 @@ pub fn parse_one(text: &[u8]) -> Result<Value, EdnError> {
     Ok(v)
 }
 
-/// Parses a Jepsen `history.edn`: a vector or list of op maps, or a bare
-/// sequence of them. `path` names the file in messages.
-pub fn parse_history(path: &str, bytes: &[u8]) -> Result<Loaded, ImportError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let syntax =
-        |e: EdnError| ImportError::at(path, e.line, format!("{} (column {})", e.message, e.column));
-    let mut p = EdnParser::new(bytes);
-    let mut ops = Vec::new();
-    let mut lines = Vec::new();
-    let mut push = |line: usize, col: usize, v: Value| match v {
-        Value::Object(m) => {
-            let op = op_from_map(&m).map_err(|msg| ImportError::at(path, line, msg))?;
-            ops.push(op);
-            lines.push(line);
-            Ok(())
-        }
-        other => Err(ImportError::at(
-            path,
-            line,
-            format!(
-                "expected an op map `{{:type ... :process ... :f ...}}`, found {} (column {col})",
-                describe(&other)
-            ),
-        )),
-    };
-    match p.peek().map_err(syntax)? {
-        None => {}
-        Some(open @ (b'[' | b'(')) => {
-            let close = if open == b'[' { b']' } else { b')' };
-            let (oline, ocol) = (p.line, p.column());
-            p.pos += 1;
-            loop {
-                match p.peek().map_err(syntax)? {
-                    None => {
-                        return Err(ImportError::at(
-                            path,
-                            oline,
-                            format!(
-                                "`{}` opened here (column {ocol}) is never closed",
-                                open as char
-                            ),
-                        ))
-                    }
-                    Some(c) if c == close => {
-                        p.pos += 1;
-                        break;
-                    }
-                    Some(_) => {
-                        let (line, col) = (p.line, p.column());
-                        let v = p.parse_value().map_err(syntax)?;
-                        push(line, col, v)?;
-                    }
-                }
-            }
-            if !p.at_end().map_err(syntax)? {
-                return Err(syntax(p.err(format!(
-                    "unexpected content after the history's closing `{}`",
-                    close as char
-                ))));
-            }
-        }
-        Some(_) => {
-            while !p.at_end().map_err(syntax)? {
-                let (line, col) = (p.line, p.column());
-                let v = p.parse_value().map_err(syntax)?;
-                push(line, col, v)?;
-            }
-        }
-    }
-    finish(path, ops, lines, Vec::new())
-}
-
 /// A short description of a JSON value's kind, for messages.
-pub(crate) fn describe(v: &Value) -> &'static str {
+pub fn describe(v: &Value) -> &'static str {
     match v {
         Value::Null => "nil",
         Value::Bool(_) => "a boolean",

@@ -23,7 +23,7 @@
 //!
 //! [`append`]: HistoryWriter::append
 
-use super::import::{finish, ImportError, Loaded};
+use super::loaded::{finish, ImportError, Loaded};
 use super::{History, Op};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
@@ -165,9 +165,22 @@ pub fn write_history(path: impl AsRef<Path>, history: &History) -> io::Result<()
     out.flush().map_err(|e| with_path(path, e))
 }
 
-/// Reads a `history.jsonl` into memory (see the module contract).
+/// Reads a `history.jsonl` into memory (see the module contract), streaming
+/// the file: a million-op history never sits in memory twice.
 pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Loaded, ImportError> {
-    super::import::load(path.as_ref(), Some(super::import::Format::Jsonl))
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    if path.is_dir() {
+        return Err(ImportError::Detect {
+            path: name,
+            message: "is a directory, not a history file".into(),
+        });
+    }
+    let file = File::open(path).map_err(|source| ImportError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    read_jsonl_from(io::BufReader::with_capacity(1 << 20, file), &name)
 }
 
 /// Reads JSONL from any buffered reader; `name` is used in messages.

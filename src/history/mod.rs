@@ -14,6 +14,17 @@
 //! and flushed as the run goes. Importers read histories recorded by other
 //! tools ([`import`]).
 //!
+//! The files of this module form layers, each using only those above it:
+//!
+//! 1. this file (the core: [`Op`], [`History`]) and [`exact`] (how values
+//!    compare);
+//! 2. [`edn`], a pure EDN value reader, and [`loaded`] (what a reader
+//!    returns, and the pairing check every reader ends with);
+//! 3. [`jsonl`], faultline's own format;
+//! 4. [`import`]: format detection and one importer per foreign format.
+//!
+//! `tests/history_layers.rs` keeps it that way.
+//!
 //! Values are kept exactly as written — a number is its literal, at any
 //! size or precision — and compared by one rule ([`exact`]): integers and
 //! decimals by exact value, an integer never equal to a decimal. A number
@@ -22,9 +33,8 @@
 pub mod edn;
 pub mod exact;
 pub mod import;
-pub mod jepsen_log;
 pub mod jsonl;
-pub mod porcupine;
+pub mod loaded;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

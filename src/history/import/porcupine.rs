@@ -5,10 +5,11 @@
 //! with `:f` one of `:get`, `:put`, `:append`, `:key` a string and `:value
 //! nil` on a get invoke. Each non-blank line must hold exactly one map (a `;`
 //! comment may follow); the map is read with the shared EDN conversion
-//! ([`super::edn`]) and Jepsen's op keys. Errors name the line and column.
+//! ([`crate::history::edn`]) and Jepsen's op keys. Errors name the line and column.
 
-use super::edn::{describe, EdnParser};
-use super::import::{finish, op_from_map, ImportError, Loaded};
+use super::op_map::op_from_map;
+use crate::history::edn::{describe, EdnError, EdnParser};
+use crate::history::loaded::{finish, ImportError, Loaded};
 use serde_json::Value;
 
 /// Parses a Porcupine kv log; `path` names the file in messages.
@@ -19,7 +20,7 @@ pub fn parse_porcupine(path: &str, bytes: &[u8]) -> Result<Loaded, ImportError> 
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
         let mut p = EdnParser::at(raw, line, 1);
-        let syntax = |e: super::edn::EdnError| {
+        let syntax = |e: EdnError| {
             ImportError::at(path, line, format!("{} (column {})", e.message, e.column))
         };
         if p.at_end().map_err(syntax)? {

@@ -18,9 +18,10 @@
 //! When the line starts with a `YYYY-MM-DD HH:MM:SS,mmm` timestamp, `time` is
 //! the milliseconds since the first op line, in nanoseconds; otherwise 0.
 
-use super::edn::{parse_one, EdnParser};
-use super::import::{finish, process_from_value, ImportError, Loaded};
-use super::{Op, OpType, Process};
+use super::op_map::process_from_value;
+use crate::history::edn::{parse_one, EdnError, EdnParser};
+use crate::history::loaded::{finish, ImportError, Loaded};
+use crate::history::{Op, OpType, Process};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -112,9 +113,8 @@ fn parse_line(path: &str, line: usize, raw: &[u8]) -> Result<Option<(Op, bool)>,
         },
         _ => return Ok(None),
     };
-    let syntax = |e: super::edn::EdnError| {
-        ImportError::at(path, line, format!("{} (column {})", e.message, e.column))
-    };
+    let syntax =
+        |e: EdnError| ImportError::at(path, line, format!("{} (column {})", e.message, e.column));
     let f = match p.parse_value().map_err(syntax)? {
         Value::String(s) => s,
         v @ Value::Number(_) => v.to_string(),
