@@ -15,11 +15,14 @@
 //!
 //! Whenever the request might have reached the server, the answer is
 //! indefinite: a wrong `Definite` would make the checkers unsound.
+//!
+//! The bodies on the wire are refkv's own types ([`crate::refkv::wire`]);
+//! this client converts the workloads' [`MicroOp`] to and from them.
 
 use super::{KvClient, KvError, MicroOp};
+use crate::refkv::wire::{self, CasBody, ErrorBody, PutBody, TxnBody};
 use reqwest::{StatusCode, Url};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 
 /// A client of one refkv node (or any server speaking its protocol).
@@ -30,13 +33,16 @@ pub struct RefKvClient {
     timeout: Duration,
 }
 
-/// refkv's error body.
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: Option<String>,
-    definite: bool,
-    #[serde(default)]
-    leader: Option<String>,
+impl From<MicroOp> for wire::MicroOp {
+    fn from(MicroOp(f, key, value): MicroOp) -> Self {
+        wire::MicroOp(f, key, value)
+    }
+}
+
+impl From<wire::MicroOp> for MicroOp {
+    fn from(wire::MicroOp(f, key, value): wire::MicroOp) -> Self {
+        MicroOp(f, key, value)
+    }
 }
 
 impl RefKvClient {
@@ -202,7 +208,7 @@ impl KvClient for RefKvClient {
         let req = self
             .http
             .put(self.url(&["kv", key]))
-            .json(&json!({ "value": value }));
+            .json(&PutBody { value });
         self.call(req, "write").await.map(|_| ())
     }
 
@@ -210,7 +216,7 @@ impl KvClient for RefKvClient {
         let req = self
             .http
             .post(self.url(&["cas", key]))
-            .json(&json!({ "from": from, "to": to }));
+            .json(&CasBody { from, to });
         let body = self.call(req, "cas").await?;
         match body.get("ok") {
             Some(Value::Bool(b)) => Ok(*b),
@@ -220,17 +226,15 @@ impl KvClient for RefKvClient {
 
     async fn txn(&self, ops: Vec<MicroOp>) -> Result<Vec<MicroOp>, KvError> {
         let n = ops.len();
-        let req = self
-            .http
-            .post(self.url(&["txn"]))
-            .json(&json!({ "ops": ops }));
+        let ops = ops.into_iter().map(wire::MicroOp::from).collect();
+        let req = self.http.post(self.url(&["txn"])).json(&TxnBody { ops });
         let body = self.call(req, "txn").await?;
         match body
             .get("ops")
             .cloned()
-            .map(serde_json::from_value::<Vec<MicroOp>>)
+            .map(serde_json::from_value::<Vec<wire::MicroOp>>)
         {
-            Some(Ok(out)) if out.len() == n => Ok(out),
+            Some(Ok(out)) if out.len() == n => Ok(out.into_iter().map(MicroOp::from).collect()),
             _ => Err(self.indefinite_shape("txn", &body)),
         }
     }
@@ -243,6 +247,7 @@ mod tests {
     use axum::http::StatusCode as Sc;
     use axum::routing::{get, post};
     use axum::{Json, Router};
+    use serde_json::json;
     use tokio::io::AsyncReadExt;
 
     const TIMEOUT: Duration = Duration::from_millis(500);

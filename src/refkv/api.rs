@@ -14,8 +14,10 @@
 //! proposed to the log (not leader, no leader, bad request, overloaded) or
 //! when its log slot was provably taken by another entry.
 
-use crate::client::MicroOp;
 use crate::refkv::kv::{self, Command, Outcome};
+use crate::refkv::wire::{
+    CasAnswer, CasBody, ErrorBody, MicroOp, NodeStatus, PutBody, TxnBody, ValueAnswer,
+};
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -23,7 +25,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,31 +67,6 @@ pub enum Reply {
     Ops(Vec<MicroOp>),
     /// `/status`.
     Status(NodeStatus),
-}
-
-/// What `/status` returns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeStatus {
-    /// This node's name.
-    pub id: String,
-    /// `leader`, `follower`, `candidate` or `pre-candidate`.
-    pub role: String,
-    /// The current term.
-    pub term: u64,
-    /// The leader this node knows of, if any.
-    pub leader: Option<String>,
-    /// The highest index known committed.
-    pub commit_index: u64,
-    /// The highest index applied to the state machine.
-    pub applied_index: u64,
-    /// The index of the last entry in this node's log (0 when empty).
-    #[serde(default)]
-    pub last_index: u64,
-    /// The term of that entry.
-    #[serde(default)]
-    pub last_term: u64,
-    /// The enabled bugs.
-    pub bugs: Vec<String>,
 }
 
 /// Why the core could not serve a request.
@@ -170,7 +147,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.error, "definite": self.definite, "leader": self.leader});
+        let body = ErrorBody {
+            definite: self.definite,
+            error: Some(self.error),
+            leader: self.leader,
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -415,6 +396,12 @@ fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes, what: &str) -> Result<
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("bad {what} body: {e}")))
 }
 
+/// The key of a `/kv/{key}` or `/cas/{key}` request, as axum decoded it.
+fn key_of(key: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    key.map(|Path(k)| k)
+        .map_err(|e| ApiError::bad_request(format!("bad key: {e}")))
+}
+
 fn unexpected(r: Reply) -> Response {
     ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -425,44 +412,52 @@ fn unexpected(r: Reply) -> Response {
     .into_response()
 }
 
-fn rejected(msg: String) -> Response {
-    ApiError::bad_request(format!("no effect: {msg}")).into_response()
+/// Proposes `cmd` to the log here, or forwards the request to the leader.
+async fn propose(st: &ApiState, cmd: Command, fwd: Forward<'_>) -> Result<Reply, Response> {
+    serve(
+        st,
+        move || Request::Propose(cmd.clone()),
+        Effect::Write,
+        fwd,
+    )
+    .await
+}
+
+/// The response to a served request, the one shape every handler ends
+/// with: `answer` gives the body of the reply the route expects (`None` for
+/// any other); a command the state machine rejected had no effect (400);
+/// any other reply is an internal error.
+fn respond(
+    served: Result<Reply, Response>,
+    answer: impl FnOnce(&Reply) -> Option<Response>,
+) -> Response {
+    match served {
+        Err(resp) => resp,
+        Ok(Reply::Applied(Outcome::Rejected(m))) => {
+            ApiError::bad_request(format!("no effect: {m}")).into_response()
+        }
+        Ok(r) => answer(&r).unwrap_or_else(|| unexpected(r)),
+    }
 }
 
 async fn get_kv(
     State(st): State<Arc<ApiState>>,
     key: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-) -> Response {
-    let key = match key {
-        Ok(Path(k)) => k,
-        Err(e) => return ApiError::bad_request(format!("bad key: {e}")).into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let key = key_of(key)?;
     let fwd = Forward {
         method: Method::GET,
         path: format!("/kv/{}", encode_key(&key)),
         headers: &headers,
         body: Bytes::new(),
     };
-    let key2 = key.clone();
-    match serve(
-        &st,
-        move || Request::Read(ReadQuery::Get(key2.clone())),
-        Effect::Read,
-        fwd,
-    )
-    .await
-    {
-        Ok(Reply::Value(v)) => Json(json!({ "value": v })).into_response(),
-        Ok(r) => unexpected(r),
-        Err(resp) => resp,
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PutBody {
-    value: Value,
+    let read = move || Request::Read(ReadQuery::Get(key.clone()));
+    let served = serve(&st, read, Effect::Read, fwd).await;
+    Ok(respond(served, |r| match r {
+        Reply::Value(v) => Some(Json(ValueAnswer { value: v.clone() }).into_response()),
+        _ => None,
+    }))
 }
 
 async fn put_kv(
@@ -470,15 +465,9 @@ async fn put_kv(
     key: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let key = match key {
-        Ok(Path(k)) => k,
-        Err(e) => return ApiError::bad_request(format!("bad key: {e}")).into_response(),
-    };
-    let b: PutBody = match parse_body(&body, "PUT /kv") {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let key = key_of(key)?;
+    let b: PutBody = parse_body(&body, "PUT /kv")?;
     let fwd = Forward {
         method: Method::PUT,
         path: format!("/kv/{}", encode_key(&key)),
@@ -489,26 +478,10 @@ async fn put_kv(
         key,
         value: b.value,
     };
-    match serve(
-        &st,
-        move || Request::Propose(cmd.clone()),
-        Effect::Write,
-        fwd,
-    )
-    .await
-    {
-        Ok(Reply::Applied(Outcome::Written)) => Json(json!({})).into_response(),
-        Ok(Reply::Applied(Outcome::Rejected(m))) => rejected(m),
-        Ok(r) => unexpected(r),
-        Err(resp) => resp,
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CasBody {
-    from: Value,
-    to: Value,
+    Ok(respond(propose(&st, cmd, fwd).await, |r| match r {
+        Reply::Applied(Outcome::Written) => Some(Json(json!({})).into_response()),
+        _ => None,
+    }))
 }
 
 async fn cas(
@@ -516,15 +489,9 @@ async fn cas(
     key: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let key = match key {
-        Ok(Path(k)) => k,
-        Err(e) => return ApiError::bad_request(format!("bad key: {e}")).into_response(),
-    };
-    let b: CasBody = match parse_body(&body, "POST /cas") {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let key = key_of(key)?;
+    let b: CasBody = parse_body(&body, "POST /cas")?;
     let fwd = Forward {
         method: Method::POST,
         path: format!("/cas/{}", encode_key(&key)),
@@ -536,40 +503,23 @@ async fn cas(
         from: b.from,
         to: b.to,
     };
-    match serve(
-        &st,
-        move || Request::Propose(cmd.clone()),
-        Effect::Write,
-        fwd,
-    )
-    .await
-    {
-        Ok(Reply::Applied(Outcome::Cas { ok: true, .. })) => {
-            Json(json!({"ok": true})).into_response()
+    Ok(respond(propose(&st, cmd, fwd).await, |r| match r {
+        Reply::Applied(Outcome::Cas { ok, current }) => {
+            // `{"ok":true}`, or `{"ok":false,"value":V}` with what the key held.
+            let value = (!ok).then(|| current.clone());
+            Some(Json(CasAnswer { ok: *ok, value }).into_response())
         }
-        Ok(Reply::Applied(Outcome::Cas { ok: false, current })) => {
-            Json(json!({"ok": false, "value": current})).into_response()
-        }
-        Ok(Reply::Applied(Outcome::Rejected(m))) => rejected(m),
-        Ok(r) => unexpected(r),
-        Err(resp) => resp,
-    }
+        _ => None,
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TxnBody {
-    ops: Vec<MicroOp>,
-}
-
-async fn txn(State(st): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let b: TxnBody = match parse_body(&body, "POST /txn") {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = kv::validate_ops(&b.ops) {
-        return ApiError::bad_request(e).into_response();
-    }
+async fn txn(
+    State(st): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let b: TxnBody = parse_body(&body, "POST /txn")?;
+    kv::validate_ops(&b.ops).map_err(ApiError::bad_request)?;
     let fwd = Forward {
         method: Method::POST,
         path: "/txn".into(),
@@ -577,32 +527,18 @@ async fn txn(State(st): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -
         body,
     };
     let ops = b.ops;
-    let result = if kv::is_read_only(&ops) {
-        serve(
-            &st,
-            move || Request::Read(ReadQuery::Txn(ops.clone())),
-            Effect::Read,
-            fwd,
-        )
-        .await
+    let served = if kv::is_read_only(&ops) {
+        let read = move || Request::Read(ReadQuery::Txn(ops.clone()));
+        serve(&st, read, Effect::Read, fwd).await
     } else {
-        let cmd = Command::Txn { ops };
-        serve(
-            &st,
-            move || Request::Propose(cmd.clone()),
-            Effect::Write,
-            fwd,
-        )
-        .await
+        propose(&st, Command::Txn { ops }, fwd).await
     };
-    match result {
-        Ok(Reply::Applied(Outcome::Txn(ops))) | Ok(Reply::Ops(ops)) => {
-            Json(json!({ "ops": ops })).into_response()
+    Ok(respond(served, |r| match r {
+        Reply::Applied(Outcome::Txn(ops)) | Reply::Ops(ops) => {
+            Some(Json(TxnBody { ops: ops.clone() }).into_response())
         }
-        Ok(Reply::Applied(Outcome::Rejected(m))) => rejected(m),
-        Ok(r) => unexpected(r),
-        Err(resp) => resp,
-    }
+        _ => None,
+    }))
 }
 
 async fn status(State(st): State<Arc<ApiState>>) -> Response {

@@ -7,7 +7,7 @@
 //! changes nothing). A key holding JSON `null` is the same as an absent key.
 //! [`KvState::snapshot`] / [`KvState::restore`] round-trip the whole state.
 
-use crate::client::MicroOp;
+use crate::refkv::wire::MicroOp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@
 //! leaves nothing running. Ports are picked free by binding port 0; data and
 //! logs live under the directory the caller gives.
 
-use crate::refkv::api::NodeStatus;
+use crate::refkv::wire::NodeStatus;
 use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener};

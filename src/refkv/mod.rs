@@ -7,6 +7,7 @@
 //! - [`kv`]: the replicated state machine (keys to JSON values).
 //! - [`transport`]: peer connections over TCP.
 //! - [`api`]: the client HTTP/JSON API.
+//! - [`wire`]: the API's JSON bodies, refkv's own (clients convert to them).
 //! - [`events`]: the node's line-oriented event log.
 //! - [`server`]: wires them together into a running node.
 //! - [`local_cluster`]: real node processes on loopback, for tests and benchmarks.
@@ -24,3 +25,4 @@ pub mod server;
 pub mod storage;
 pub mod transport;
 pub mod waiters;
+pub mod wire;

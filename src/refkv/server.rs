@@ -13,9 +13,7 @@
 //! except with bug `no-fsync`, where the WAL keeps writes in a user-space
 //! buffer flushed every [`crate::refkv::storage::LAZY_FLUSH_INTERVAL`].
 
-use crate::refkv::api::{
-    self, ApiState, CoreError, Envelope, NodeStatus, ReadQuery, Reply, Request,
-};
+use crate::refkv::api::{self, ApiState, CoreError, Envelope, ReadQuery, Reply, Request};
 use crate::refkv::bugs::{Bug, Bugs};
 use crate::refkv::events::EventLog;
 use crate::refkv::kv::{Command, KvState, Outcome};
@@ -26,6 +24,7 @@ use crate::refkv::raft::{
 use crate::refkv::storage::{self, Durability, Wal};
 use crate::refkv::transport::Transport;
 use crate::refkv::waiters::{Fate, Waiters};
+use crate::refkv::wire::NodeStatus;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
