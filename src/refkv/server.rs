@@ -28,7 +28,7 @@ use crate::refkv::wire::NodeStatus;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -191,6 +191,24 @@ pub fn run(cfg: NodeConfig) -> Result<(), ServerError> {
     result
 }
 
+/// What the node recovered from its data directory: the log, the Raft
+/// core restarted on it, and the state machine as of its snapshot.
+struct Recovered {
+    wal: NodeWal,
+    raft: RaftNode,
+    kv: KvState,
+    applied: Index,
+}
+
+/// An I/O failure of `node` while doing `what`.
+fn io_error(node: &str, what: impl Into<String>, error: std::io::Error) -> ServerError {
+    ServerError::Io {
+        node: node.to_string(),
+        what: what.into(),
+        error,
+    }
+}
+
 /// Recover from the WAL, start the core, transport and API, and serve until
 /// a signal (or until the core stops).
 fn serve_node(
@@ -200,8 +218,51 @@ fn serve_node(
     ids: &BTreeMap<String, NodeId>,
     log: Arc<EventLog>,
 ) -> Result<(), ServerError> {
+    let node = cfg.name.as_str();
+    let recovered = recover(cfg, my_id, ids, &log)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| io_error(node, "cannot start the async runtime", e))?;
+    let (tx, rx) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
+    let result = rt.block_on(async {
+        let transport = start_transport(cfg, &me, ids, &tx).await?;
+        let listener = tokio::net::TcpListener::bind(me.client_addr)
+            .await
+            .map_err(|e| {
+                let what = format!("cannot listen for clients on {}", me.client_addr);
+                io_error(node, what, e)
+            })?;
+        log.event(
+            "listening",
+            &[("client", &me.client_addr), ("peer", &me.peer_addr)],
+        );
+        let state = api_state(cfg, &tx)?;
+        let core = Core::new(cfg, ids, recovered, transport, log.clone());
+        let (core_thread, core_done) = spawn_core(core, rx)?;
+        let served = axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(shutdown_signal(tx.clone(), core_done))
+            .await;
+        drop(tx);
+        let core_result = join_core(node, core_thread).await?;
+        served.map_err(|e| io_error(node, "http server", e))?;
+        core_result
+    });
+    // Do not wait for forwarded requests or reconnecting peers.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+/// Open the WAL (lazy with bug `no-fsync`), restore the state machine from
+/// its snapshot and restart the Raft core on what the log holds.
+fn recover(
+    cfg: &NodeConfig,
+    my_id: NodeId,
+    ids: &BTreeMap<String, NodeId>,
+    log: &EventLog,
+) -> Result<Recovered, ServerError> {
     let node = cfg.name.clone();
-    // Recover.
     let durability = if cfg.bugs.has(Bug::NoFsync) {
         Durability::Lazy
     } else {
@@ -242,6 +303,28 @@ fn serve_node(
             ("truncated_bytes", &rec.truncated_bytes),
         ],
     );
+    let persisted = Persisted {
+        hard_state,
+        snapshot,
+        entries: rec.entries,
+    };
+    let raft = RaftNode::restart(raft_config(cfg, my_id, ids), persisted, Duration::ZERO).map_err(
+        |e| ServerError::Raft {
+            node: node.clone(),
+            why: e.to_string(),
+        },
+    )?;
+    Ok(Recovered {
+        wal,
+        raft,
+        kv,
+        applied,
+    })
+}
+
+/// The Raft core's configuration, seeded per process so that restarted
+/// nodes do not repeat their election timeouts.
+fn raft_config(cfg: &NodeConfig, my_id: NodeId, ids: &BTreeMap<String, NodeId>) -> Config {
     let mut rcfg = Config::new(my_id, ids.values().copied().collect());
     rcfg.election_timeout = cfg.election_timeout;
     rcfg.heartbeat_interval = cfg.heartbeat;
@@ -253,171 +336,134 @@ fn serve_node(
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0))
         ^ ((std::process::id() as u64) << 32);
-    let raft = RaftNode::restart(
-        rcfg,
-        Persisted {
-            hard_state,
-            snapshot,
-            entries: rec.entries,
+    rcfg
+}
+
+/// Connect to every other member; their messages go into the core's queue
+/// (dropped when it is full).
+async fn start_transport(
+    cfg: &NodeConfig,
+    me: &Member,
+    ids: &BTreeMap<String, NodeId>,
+    tx: &SyncSender<Event>,
+) -> Result<Transport<Message>, ServerError> {
+    let peer_tx = tx.clone();
+    let deliver: Arc<dyn Fn(Message) + Send + Sync> = Arc::new(move |m| {
+        let _ = peer_tx.try_send(Event::Peer(m));
+    });
+    let peers: Vec<(NodeId, SocketAddr)> = cfg
+        .members
+        .iter()
+        .filter(|m| m.name != cfg.name)
+        .map(|m| (ids[&m.name], m.peer_addr))
+        .collect();
+    Transport::start(me.peer_addr, peers, deliver)
+        .await
+        .map_err(|e| {
+            io_error(
+                &cfg.name,
+                "peer transport",
+                std::io::Error::other(e.to_string()),
+            )
+        })
+}
+
+/// What the HTTP handlers share: the queue into the core (a full queue
+/// hands the request back, for a definite 503) and a client for forwarding
+/// to the leader.
+fn api_state(cfg: &NodeConfig, tx: &SyncSender<Event>) -> Result<Arc<ApiState>, ServerError> {
+    let api_tx = tx.clone();
+    let submit: api::Submit = Arc::new(move |env| match api_tx.try_send(Event::Api(env)) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(ev)) | Err(TrySendError::Disconnected(ev)) => match ev {
+            Event::Api(env) => Err(env),
+            _ => Ok(()),
         },
-        Duration::ZERO,
-    )
-    .map_err(|e| ServerError::Raft {
-        node: node.clone(),
-        why: e.to_string(),
-    })?;
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+    });
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_millis(500))
         .build()
-        .map_err(|error| ServerError::Io {
-            node: node.clone(),
-            what: "cannot start the async runtime".into(),
-            error,
+        .map_err(|e| {
+            io_error(
+                &cfg.name,
+                "http client",
+                std::io::Error::other(e.to_string()),
+            )
         })?;
-
-    let (tx, rx) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
-    let names: BTreeMap<NodeId, String> = ids.iter().map(|(n, i)| (*i, n.clone())).collect();
-
-    let result = rt.block_on(async {
-        // Peer transport.
-        let peer_tx = tx.clone();
-        let deliver: Arc<dyn Fn(Message) + Send + Sync> = Arc::new(move |m| {
-            let _ = peer_tx.try_send(Event::Peer(m));
-        });
-        let peers: Vec<(NodeId, SocketAddr)> = cfg
+    Ok(Arc::new(ApiState {
+        name: cfg.name.clone(),
+        client_addrs: cfg
             .members
             .iter()
-            .filter(|m| m.name != cfg.name)
-            .map(|m| (ids[&m.name], m.peer_addr))
-            .collect();
-        let transport = Transport::start(me.peer_addr, peers, deliver)
-            .await
-            .map_err(|e| ServerError::Io {
-                node: node.clone(),
-                what: "peer transport".into(),
-                error: std::io::Error::other(e.to_string()),
-            })?;
-        // Client API.
-        let listener = tokio::net::TcpListener::bind(me.client_addr)
-            .await
-            .map_err(|error| ServerError::Io {
-                node: node.clone(),
-                what: format!("cannot listen for clients on {}", me.client_addr),
-                error,
-            })?;
-        log.event(
-            "listening",
-            &[("client", &me.client_addr), ("peer", &me.peer_addr)],
-        );
-        let api_tx = tx.clone();
-        let submit: api::Submit = Arc::new(move |env| match api_tx.try_send(Event::Api(env)) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(ev)) | Err(TrySendError::Disconnected(ev)) => match ev {
-                Event::Api(env) => Err(env),
-                _ => Ok(()),
-            },
-        });
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_millis(500))
-            .build()
-            .map_err(|e| ServerError::Io {
-                node: node.clone(),
-                what: "http client".into(),
-                error: std::io::Error::other(e.to_string()),
-            })?;
-        let state = Arc::new(ApiState {
-            name: cfg.name.clone(),
-            client_addrs: cfg
-                .members
-                .iter()
-                .map(|m| (m.name.clone(), m.client_addr.to_string()))
-                .collect(),
-            submit,
-            request_timeout: cfg.request_timeout,
-            leader_wait: (cfg.election_timeout * 4).max(Duration::from_secs(1)),
-            http,
-        });
+            .map(|m| (m.name.clone(), m.client_addr.to_string()))
+            .collect(),
+        submit,
+        request_timeout: cfg.request_timeout,
+        leader_wait: (cfg.election_timeout * 4).max(Duration::from_secs(1)),
+        http,
+    }))
+}
 
-        // The core thread.
-        let core = Core {
-            name: cfg.name.clone(),
-            raft,
-            wal,
-            kv,
-            applied,
-            snapshot_index: applied,
-            snapshot_entries: cfg.snapshot_entries.max(1),
-            transport,
-            names,
-            waiters: Waiters::new(),
-            reads: HashMap::new(),
-            ready_reads: Vec::new(),
-            next_ctx: 1,
-            bugs: cfg.bugs.clone(),
-            log: log.clone(),
-            tick: (cfg.heartbeat / 10).clamp(Duration::from_millis(1), Duration::from_millis(10)),
-            last_applied_log: (Instant::now(), applied),
-        };
-        let (core_done_tx, core_done_rx) = tokio::sync::oneshot::channel::<()>();
-        let core_thread = std::thread::Builder::new()
-            .name(format!("refkv-core-{}", cfg.name))
-            .spawn(move || {
-                let r = core.run(rx);
-                // Wake the HTTP server: a node whose core stopped (storage
-                // failure) must exit, not keep answering 503.
-                let _ = core_done_tx.send(());
-                r
-            })
-            .map_err(|error| ServerError::Io {
-                node: node.clone(),
-                what: "cannot start the core thread".into(),
-                error,
-            })?;
+/// Run the core on a thread of its own; the receiver fires when it stops.
+#[allow(clippy::type_complexity)]
+fn spawn_core(
+    core: Core,
+    rx: Receiver<Event>,
+) -> Result<
+    (
+        std::thread::JoinHandle<Result<(), ServerError>>,
+        tokio::sync::oneshot::Receiver<()>,
+    ),
+    ServerError,
+> {
+    let node = core.name.clone();
+    let (core_done_tx, core_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let core_thread = std::thread::Builder::new()
+        .name(format!("refkv-core-{node}"))
+        .spawn(move || {
+            let r = core.run(rx);
+            // Wake the HTTP server: a node whose core stopped (storage
+            // failure) must exit, not keep answering 503.
+            let _ = core_done_tx.send(());
+            r
+        })
+        .map_err(|e| io_error(&node, "cannot start the core thread", e))?;
+    Ok((core_thread, core_done_rx))
+}
 
-        let shutdown_tx = tx.clone();
-        let shutdown = async move {
-            tokio::select! {
-                _ = wait_for_signal() => {}
-                _ = core_done_rx => {}
-            }
-            // The queue may be full: retry until the core takes it.
-            loop {
-                match shutdown_tx.try_send(Event::Shutdown) {
-                    Ok(()) | Err(TrySendError::Disconnected(_)) => break,
-                    Err(TrySendError::Full(_)) => {
-                        tokio::time::sleep(Duration::from_millis(5)).await
-                    }
-                }
-            }
-        };
-        let app = api::router(state);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        drop(tx);
-        let core_result = tokio::task::spawn_blocking(move || core_thread.join())
-            .await
-            .map_err(|e| ServerError::Raft {
-                node: node.clone(),
-                why: format!("core thread: {e}"),
-            })?
-            .map_err(|_| ServerError::Raft {
-                node: node.clone(),
-                why: "the core thread panicked".into(),
-            })?;
-        served.map_err(|error| ServerError::Io {
-            node: node.clone(),
-            what: "http server".into(),
-            error,
-        })?;
-        core_result
-    });
-    // Do not wait for forwarded requests or reconnecting peers.
-    rt.shutdown_timeout(Duration::from_millis(200));
-    result
+/// Resolves on SIGTERM/SIGINT or when the core stops, after asking the core
+/// to shut down.
+async fn shutdown_signal(tx: SyncSender<Event>, core_done: tokio::sync::oneshot::Receiver<()>) {
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = core_done => {}
+    }
+    // The queue may be full: retry until the core takes it.
+    loop {
+        match tx.try_send(Event::Shutdown) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => break,
+            Err(TrySendError::Full(_)) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+/// Wait for the core thread to finish (off the async workers) and return
+/// what it returned.
+async fn join_core(
+    node: &str,
+    core_thread: std::thread::JoinHandle<Result<(), ServerError>>,
+) -> Result<Result<(), ServerError>, ServerError> {
+    tokio::task::spawn_blocking(move || core_thread.join())
+        .await
+        .map_err(|e| ServerError::Raft {
+            node: node.to_string(),
+            why: format!("core thread: {e}"),
+        })?
+        .map_err(|_| ServerError::Raft {
+            node: node.to_string(),
+            why: "the core thread panicked".into(),
+        })
 }
 
 async fn wait_for_signal() {
@@ -486,6 +532,41 @@ struct Core {
 const MAX_EVENTS_PER_TURN: usize = 4096;
 
 impl Core {
+    /// The core over what was recovered, before its first turn.
+    fn new(
+        cfg: &NodeConfig,
+        ids: &BTreeMap<String, NodeId>,
+        recovered: Recovered,
+        transport: Transport<Message>,
+        log: Arc<EventLog>,
+    ) -> Self {
+        let Recovered {
+            wal,
+            raft,
+            kv,
+            applied,
+        } = recovered;
+        Core {
+            name: cfg.name.clone(),
+            raft,
+            wal,
+            kv,
+            applied,
+            snapshot_index: applied,
+            snapshot_entries: cfg.snapshot_entries.max(1),
+            transport,
+            names: ids.iter().map(|(n, i)| (*i, n.clone())).collect(),
+            waiters: Waiters::new(),
+            reads: HashMap::new(),
+            ready_reads: Vec::new(),
+            next_ctx: 1,
+            bugs: cfg.bugs.clone(),
+            log,
+            tick: (cfg.heartbeat / 10).clamp(Duration::from_millis(1), Duration::from_millis(10)),
+            last_applied_log: (Instant::now(), applied),
+        }
+    }
+
     fn run(mut self, rx: Receiver<Event>) -> Result<(), ServerError> {
         let mut next_tick = Instant::now();
         // The core's clock only moves forward, by the monotonic clock's
