@@ -402,6 +402,26 @@ fn key_of(key: Result<Path<String>, PathRejection>) -> Result<String, ApiError> 
         .map_err(|e| ApiError::bad_request(format!("bad key: {e}")))
 }
 
+/// A write to one key (`PUT /kv/{key}`, `POST /cas/{key}`) decoded: its
+/// key, its body, and how to forward it to the leader.
+fn keyed_write<'a, B: for<'de> Deserialize<'de>>(
+    key: Result<Path<String>, PathRejection>,
+    method: Method,
+    route: &str,
+    headers: &'a HeaderMap,
+    body: Bytes,
+) -> Result<(String, B, Forward<'a>), ApiError> {
+    let key = key_of(key)?;
+    let b: B = parse_body(&body, &format!("{method} /{route}"))?;
+    let fwd = Forward {
+        method,
+        path: format!("/{route}/{}", encode_key(&key)),
+        headers,
+        body,
+    };
+    Ok((key, b, fwd))
+}
+
 fn unexpected(r: Reply) -> Response {
     ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -466,14 +486,7 @@ async fn put_kv(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = key_of(key)?;
-    let b: PutBody = parse_body(&body, "PUT /kv")?;
-    let fwd = Forward {
-        method: Method::PUT,
-        path: format!("/kv/{}", encode_key(&key)),
-        headers: &headers,
-        body,
-    };
+    let (key, b, fwd) = keyed_write::<PutBody>(key, Method::PUT, "kv", &headers, body)?;
     let cmd = Command::Write {
         key,
         value: b.value,
@@ -490,14 +503,7 @@ async fn cas(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = key_of(key)?;
-    let b: CasBody = parse_body(&body, "POST /cas")?;
-    let fwd = Forward {
-        method: Method::POST,
-        path: format!("/cas/{}", encode_key(&key)),
-        headers: &headers,
-        body,
-    };
+    let (key, b, fwd) = keyed_write::<CasBody>(key, Method::POST, "cas", &headers, body)?;
     let cmd = Command::Cas {
         key,
         from: b.from,

@@ -793,6 +793,17 @@ mod tests {
         }
     }
 
+    /// A WAL in `dir` holding one entry of term 1 per item of `data`, each
+    /// appended and synced in turn (indices from 1); returns the WAL file.
+    fn synced_wal(dir: &Path, data: &[&str]) -> PathBuf {
+        let (mut w, _) = open(dir);
+        for (i, d) in data.iter().enumerate() {
+            w.append(i as u64 + 1, &[ent(1, d)]).unwrap();
+            w.sync().unwrap();
+        }
+        dir.join(WAL_FILE)
+    }
+
     #[test]
     fn recovers_hard_state_and_entries_with_truncation() {
         let dir = tempfile::tempdir().unwrap();
@@ -886,14 +897,7 @@ mod tests {
     #[test]
     fn torn_last_record_is_truncated_not_replayed() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let (mut w, _) = open(dir.path());
-            w.append(1, &[ent(1, "a")]).unwrap();
-            w.sync().unwrap();
-            w.append(2, &[ent(1, "b")]).unwrap();
-            w.sync().unwrap();
-        }
-        let path = dir.path().join(WAL_FILE);
+        let path = synced_wal(dir.path(), &["a", "b"]);
         let full = fs::read(&path).unwrap();
         // Cut the last record in the middle of its payload.
         fs::write(&path, &full[..full.len() - 5]).unwrap();
@@ -913,12 +917,7 @@ mod tests {
     #[test]
     fn torn_length_header_is_truncated() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let (mut w, _) = open(dir.path());
-            w.append(1, &[ent(1, "a")]).unwrap();
-            w.sync().unwrap();
-        }
-        let path = dir.path().join(WAL_FILE);
+        let path = synced_wal(dir.path(), &["a"]);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(&[0x10, 0x00, 0x00]).unwrap();
         drop(f);
@@ -930,14 +929,7 @@ mod tests {
     #[test]
     fn corrupt_last_record_fails_checksum_and_is_truncated() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let (mut w, _) = open(dir.path());
-            w.append(1, &[ent(1, "a")]).unwrap();
-            w.sync().unwrap();
-            w.append(2, &[ent(1, "b")]).unwrap();
-            w.sync().unwrap();
-        }
-        let path = dir.path().join(WAL_FILE);
+        let path = synced_wal(dir.path(), &["a", "b"]);
         let mut bytes = fs::read(&path).unwrap();
         let n = bytes.len();
         // Flip a byte of the last record's payload: same length, bad crc.
@@ -1083,12 +1075,7 @@ mod tests {
     #[test]
     fn short_zero_tail_is_torn() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let (mut w, _) = open(dir.path());
-            w.append(1, &[ent(1, "a")]).unwrap();
-            w.sync().unwrap();
-        }
-        let path = dir.path().join(WAL_FILE);
+        let path = synced_wal(dir.path(), &["a"]);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(&[0u8; 8]).unwrap();
         drop(f);
