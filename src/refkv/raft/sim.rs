@@ -1241,7 +1241,7 @@ impl Sim {
                 self.stats.faults.partitions += 1;
                 self.partition_ring();
             } else if self.rng.gen_bool(0.3) {
-                let b = self.ids[self.rng.gen_range(0..self.ids.len())];
+                let b = self.random_node();
                 let (mut left, mut right) = (Vec::new(), Vec::new());
                 for &id in self.ids.iter().filter(|&&id| id != b) {
                     if self.rng.gen_bool(0.5) {
@@ -1264,14 +1264,14 @@ impl Sim {
             }
         }
         if self.rng.gen_bool(o.crash_rate) {
-            let id = self.ids[self.rng.gen_range(0..self.ids.len())];
+            let id = self.random_node();
             if self.node(id).is_some() {
                 self.stats.faults.crashes += 1;
             }
             self.crash(id);
         }
         if self.rng.gen_bool(o.bounce_rate) {
-            let id = self.ids[self.rng.gen_range(0..self.ids.len())];
+            let id = self.random_node();
             if self.node(id).is_some() {
                 self.stats.faults.bounces += 1;
             }
@@ -1281,27 +1281,13 @@ impl Sim {
         }
         let now = self.now_ms;
         // Targeted kills (fresh leaders) whose time has come.
-        let kill: Vec<NodeId> = self
-            .crashes_due
-            .iter()
-            .filter(|(t, _)| *t <= now)
-            .map(|&(_, id)| id)
-            .collect();
-        self.crashes_due.retain(|(t, _)| *t > now);
-        for id in kill {
+        for id in take_due(&mut self.crashes_due, now) {
             if self.node(id).is_some() {
                 self.stats.faults.fresh_leader_kills += 1;
             }
             self.crash(id);
         }
-        let due: Vec<NodeId> = self
-            .restarts_due
-            .iter()
-            .filter(|(t, _)| *t <= now)
-            .map(|&(_, id)| id)
-            .collect();
-        self.restarts_due.retain(|(t, _)| *t > now);
-        for id in due {
+        for id in take_due(&mut self.restarts_due, now) {
             self.restart(id)?;
         }
         for id in self.ids.clone() {
@@ -1310,13 +1296,18 @@ impl Sim {
             }
         }
         if o.clock_jump_ms > 0 && self.rng.gen_bool(o.clock_rate) {
-            let id = self.ids[self.rng.gen_range(0..self.ids.len())];
+            let id = self.random_node();
             let j = o.clock_jump_ms as i64;
             let off = self.rng.gen_range(-j..=j);
             self.stats.faults.clock_jumps += 1;
             self.set_wall_offset(id, off);
         }
         Ok(())
+    }
+
+    /// A node drawn uniformly from the seeded generator.
+    fn random_node(&mut self) -> NodeId {
+        self.ids[self.rng.gen_range(0..self.ids.len())]
     }
 
     fn random_clients(&mut self) -> Result<(), SimFailure> {
@@ -1343,7 +1334,7 @@ impl Sim {
 
     /// A client picks a random node and follows one redirect.
     fn pick_for_client(&mut self) -> NodeId {
-        let id = self.ids[self.rng.gen_range(0..self.ids.len())];
+        let id = self.random_node();
         match self.node(id) {
             Some(r) if r.role() != Role::Leader => {
                 r.leader().filter(|&l| self.node(l).is_some()).unwrap_or(id)
@@ -1782,4 +1773,16 @@ pub fn others(ids: &[NodeId], not: &[NodeId]) -> Vec<NodeId> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
+}
+
+/// The nodes of `due` (time in ms, node) whose time has come, in order;
+/// they leave the list.
+fn take_due(due: &mut Vec<(u64, NodeId)>, now: u64) -> Vec<NodeId> {
+    let ready = due
+        .iter()
+        .filter(|(t, _)| *t <= now)
+        .map(|&(_, id)| id)
+        .collect();
+    due.retain(|(t, _)| *t > now);
+    ready
 }
