@@ -916,14 +916,20 @@ mod tests {
 
     #[test]
     fn torn_length_header_is_truncated() {
+        assert_tail_is_torn(&[0x10, 0x00, 0x00]);
+    }
+
+    /// A WAL of one synced entry followed by `tail` recovers that entry and
+    /// cuts the whole tail off.
+    fn assert_tail_is_torn(tail: &[u8]) {
         let dir = tempfile::tempdir().unwrap();
         let path = synced_wal(dir.path(), &["a"]);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&[0x10, 0x00, 0x00]).unwrap();
+        f.write_all(tail).unwrap();
         drop(f);
         let (_, rec) = open(dir.path());
         assert_eq!(rec.entries, vec![ent(1, "a")]);
-        assert_eq!(rec.truncated_bytes, 3);
+        assert_eq!(rec.truncated_bytes, tail.len() as u64);
     }
 
     #[test]
@@ -1074,14 +1080,7 @@ mod tests {
     /// A short run of zeros (less than a record header) is torn as well.
     #[test]
     fn short_zero_tail_is_torn() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = synced_wal(dir.path(), &["a"]);
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&[0u8; 8]).unwrap();
-        drop(f);
-        let (_, rec) = open(dir.path());
-        assert_eq!(rec.entries, vec![ent(1, "a")]);
-        assert_eq!(rec.truncated_bytes, 8);
+        assert_tail_is_torn(&[0u8; 8]);
     }
 
     /// A WAL of format 1 (no header; checksum of the payload only), as an
