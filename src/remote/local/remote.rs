@@ -86,6 +86,16 @@ impl LocalRemote {
         }
     }
 
+    /// `cmd` failed on this node for `why` (a signal, not a program).
+    fn failed(&self, cmd: String, why: impl Into<String>) -> RemoteError {
+        RemoteError::Failed {
+            node: self.name.clone(),
+            cmd,
+            status: -1,
+            stderr: why.into(),
+        }
+    }
+
     fn io_err(&self, source: std::io::Error) -> RemoteError {
         RemoteError::Io {
             node: self.name.clone(),
@@ -185,12 +195,7 @@ impl Remote for LocalRemote {
             return if gone_ok {
                 Ok(())
             } else {
-                Err(RemoteError::Failed {
-                    node: self.name.clone(),
-                    cmd: format!("kill -{signal:?} {pid}"),
-                    status: -1,
-                    stderr: "the process has exited".into(),
-                })
+                Err(self.failed(format!("kill -{signal:?} {pid}"), "the process has exited"))
             };
         }
         let ours = self.children().contains_key(&pid);
@@ -198,20 +203,14 @@ impl Remote for LocalRemote {
             return if gone_ok && process_state(pid).is_none() {
                 Ok(())
             } else {
-                Err(RemoteError::Failed {
-                    node: self.name.clone(),
-                    cmd: format!("kill -{signal:?} {pid}"),
-                    status: -1,
-                    stderr: format!("pid {pid} is not a process of namespace {}", self.netns),
-                })
+                Err(self.failed(
+                    format!("kill -{signal:?} {pid}"),
+                    format!("pid {pid} is not a process of namespace {}", self.netns),
+                ))
             };
         }
-        let raw = i32::try_from(pid).map_err(|_| RemoteError::Failed {
-            node: self.name.clone(),
-            cmd: format!("kill {pid}"),
-            status: -1,
-            stderr: "pid out of range".into(),
-        })?;
+        let raw = i32::try_from(pid)
+            .map_err(|_| self.failed(format!("kill {pid}"), "pid out of range"))?;
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), to_nix(signal)) {
             Ok(()) => {
                 // Signals are delivered asynchronously: wait (briefly) until a
@@ -236,12 +235,7 @@ impl Remote for LocalRemote {
                 Ok(())
             }
             Err(nix::errno::Errno::ESRCH) if gone_ok => Ok(()),
-            Err(e) => Err(RemoteError::Failed {
-                node: self.name.clone(),
-                cmd: format!("kill -{signal:?} {pid}"),
-                status: -1,
-                stderr: e.to_string(),
-            }),
+            Err(e) => Err(self.failed(format!("kill -{signal:?} {pid}"), e.to_string())),
         }
     }
 
