@@ -12,7 +12,7 @@
 //! Everything here happens on the node, through its [`Remote`]: whether
 //! libfaketime is installed is asked of the node
 //! ([`Remote::libfaketime`], by default [`locate`]), and the offset file is
-//! the node's. A Db puts its daemons under [`env`]; the clock nemesis writes
+//! the node's. A Db puts its daemons under [`env()`]; the clock nemesis writes
 //! offsets. Neither needs to know which backend the node is on.
 
 use super::{Node, Remote, RemoteError};
@@ -71,7 +71,7 @@ pub fn env(lib: &Path, node: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// [`env`] for `node` with the libfaketime its remote finds; `None` when
+/// [`env()`] for `node` with the libfaketime its remote finds; `None` when
 /// the node has none.
 pub fn node_env(node: &Node) -> Result<Option<Vec<(String, String)>>, RemoteError> {
     Ok(node.remote.libfaketime()?.map(|lib| env(&lib, &node.name)))
