@@ -3,9 +3,9 @@
 //! create. Needs root; skips with a note otherwise.
 
 mod local_common;
-use faultline::nemesis::clock::{faketime_file, write_offset};
 use faultline::nemesis::partition::PartitionNemesis;
 use faultline::nemesis::Nemesis;
+use faultline::remote::faketime::{offset_file as faketime_file, write_offset};
 use faultline::remote::local::{self, process_state, LocalNet};
 use faultline::remote::DaemonSpec;
 use local_common::*;

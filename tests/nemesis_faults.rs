@@ -5,14 +5,13 @@
 mod local_common;
 use faultline::db::{Cluster, Db};
 use faultline::history::{Op, Process};
-use faultline::nemesis::clock::{
-    faketime_env, faketime_file, write_offset, ClockNemesis, ClockParams,
-};
+use faultline::nemesis::clock::{ClockNemesis, ClockParams};
 use faultline::nemesis::packet::LossNemesis;
 use faultline::nemesis::partition::{PartitionKind, PartitionNemesis};
 use faultline::nemesis::process::ProcessNemesis;
 use faultline::nemesis::target::Target;
 use faultline::nemesis::Nemesis;
+use faultline::remote::faketime::{self, offset_file as faketime_file, write_offset};
 use faultline::remote::local::process_state;
 use faultline::remote::DaemonSpec;
 use faultline::remote::Node;
@@ -407,7 +406,10 @@ fn now_s() -> f64 {
 /// The node's clock under faketime minus the real clock, in seconds.
 fn skew_s(node: &Node) -> f64 {
     let mut argv = vec!["env".to_string()];
-    for (k, v) in faketime_env(&node.name).expect("libfaketime installed") {
+    for (k, v) in faketime::node_env(node)
+        .unwrap()
+        .expect("libfaketime installed")
+    {
         argv.push(format!("{k}={v}"));
     }
     argv.extend(["date".to_string(), "+%s.%N".to_string()]);
@@ -444,7 +446,7 @@ fn clock_skew_really_reads_differently_and_resets() {
     n1.remote
         .spawn(&DaemonSpec {
             argv: probe(&["clock", "--interval-ms", "50"]),
-            env: faketime_env("n1").unwrap(),
+            env: faketime::node_env(n1).unwrap().unwrap(),
             cwd: n1.data_dir.clone(),
             log_file: ticker.clone(),
         })

@@ -18,8 +18,8 @@
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
 use crate::client::{KvClient, KvError, MicroOp};
-use crate::nemesis::clock::{faketime_env, faketime_file, write_offset};
 use crate::refkv::bugs::Bugs;
+use crate::remote::faketime::{self, write_offset};
 use crate::remote::{DaemonSpec, Signal};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -70,7 +70,11 @@ const READY_KEY: &str = "__faultline_ready";
 pub struct RefKv {
     opts: RefKvOptions,
     pids: Mutex<HashMap<String, u32>>,
+    /// Whether clock faults can apply, as known before any node is seen
+    /// (`faketime: false`, a static binary).
     clock: Result<(), String>,
+    /// The libfaketime of each node asked so far (`None`: not installed).
+    faketime_libs: Mutex<HashMap<String, Option<PathBuf>>>,
 }
 
 impl std::fmt::Debug for RefKv {
@@ -160,13 +164,9 @@ impl RefKv {
 
     /// refkv with these options.
     pub fn new(opts: RefKvOptions) -> Self {
+        // Whether libfaketime is installed is asked of each node, by `setup`.
         let clock = if !opts.faketime {
             Err("refkv runs without libfaketime (faketime: false)".to_string())
-        } else if crate::remote::local::libfaketime_path().is_none() {
-            Err(
-                "libfaketime is not installed (Debian/Ubuntu: apt-get install faketime)"
-                    .to_string(),
-            )
         } else if is_dynamic_elf(&opts.binary) == Some(false) {
             Err(format!(
                 "{} is statically linked, so libfaketime cannot skew it",
@@ -179,11 +179,37 @@ impl RefKv {
             opts,
             pids: Mutex::new(HashMap::new()),
             clock,
+            faketime_libs: Mutex::new(HashMap::new()),
         }
     }
 
     fn pids(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
         crate::sync::lock(&self.pids)
+    }
+
+    /// The libfaketime on `node`, asked of the node once and remembered.
+    fn libfaketime(&self, node: &Node) -> Result<Option<PathBuf>, DbError> {
+        if let Some(lib) = crate::sync::lock(&self.faketime_libs).get(&node.name) {
+            return Ok(lib.clone());
+        }
+        let lib = node.remote.libfaketime()?;
+        crate::sync::lock(&self.faketime_libs).insert(node.name.clone(), lib.clone());
+        Ok(lib)
+    }
+
+    /// Whether clock faults apply: not with `faketime: false`, nor when a
+    /// node set up so far has no libfaketime, nor for a static binary.
+    fn clock_capability(&self) -> Result<(), String> {
+        if !self.opts.faketime {
+            return self.clock.clone();
+        }
+        let missing = crate::sync::lock(&self.faketime_libs)
+            .values()
+            .any(Option::is_none);
+        if missing {
+            return Err(faketime::NOT_INSTALLED.to_string());
+        }
+        self.clock.clone()
     }
 
     /// `--cluster` for these nodes.
@@ -266,10 +292,12 @@ impl RefKv {
             argv.push(bug.name().into());
         }
         argv.extend(self.opts.extra_args.iter().cloned());
-        let env = if self.clock.is_ok() {
-            faketime_env(&node.name).unwrap_or_default()
-        } else {
-            Vec::new()
+        let env = match self.clock {
+            Ok(()) => self
+                .libfaketime(node)?
+                .map(|lib| faketime::env(&lib, &node.name))
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
         };
         let pid = node.remote.spawn(&DaemonSpec {
             argv,
@@ -377,7 +405,7 @@ impl Db for RefKv {
             kill: true,
             pause: true,
             primaries: true,
-            clock: self.clock.clone(),
+            clock: self.clock_capability(),
         }
     }
 
@@ -390,7 +418,7 @@ impl Db for RefKv {
         let data = node.data_dir.display().to_string();
         let logs = node.log_dir.display().to_string();
         node.remote.exec_ok(&["mkdir", "-p", &data, &logs])?;
-        if self.clock.is_ok() {
+        if self.clock.is_ok() && self.libfaketime(node)?.is_some() {
             write_offset(node, 0)?;
         }
         self.spawn(cluster, node)
@@ -403,7 +431,7 @@ impl Db for RefKv {
         if node.data_dir.components().count() > 2 {
             node.remote.exec_ok(&["rm", "-rf", &data])?;
         }
-        let ft = faketime_file(&node.name).display().to_string();
+        let ft = faketime::offset_file(&node.name).display().to_string();
         node.remote.exec(&["rm", "-f", &ft])?;
         Ok(())
     }

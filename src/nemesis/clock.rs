@@ -1,11 +1,11 @@
 //! Clock faults through libfaketime: each node's process runs with
 //! `LD_PRELOAD=libfaketime` and reads its wall-clock offset from its own
-//! file ([`faketime_file`]) on every call (`FAKETIME_NO_CACHE=1`), so
-//! rewriting the file skews that one process at runtime. The monotonic
-//! clock stays real (`FAKETIME_DONT_FAKE_MONOTONIC=1`), so a system's
-//! timeouts keep working and only its wall-clock readings move, as when an
-//! NTP daemon steps a real machine's clock; the machine's own clock is never
-//! touched. Pitfall found by experiment with libfaketime 0.9.10: in that
+//! file ([`crate::remote::faketime::offset_file`]) on every call
+//! (`FAKETIME_NO_CACHE=1`), so rewriting the file skews that one process
+//! at runtime. The monotonic clock stays real
+//! (`FAKETIME_DONT_FAKE_MONOTONIC=1`), so a system's timeouts keep working
+//! and only its wall-clock readings move, as when an NTP daemon steps a
+//! real machine's clock; the machine's own clock is never touched. Pitfall found by experiment with libfaketime 0.9.10: in that
 //! mode `clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)` fails with EINVAL
 //! (Python's `time.sleep` uses it); relative sleeps (`nanosleep`, which
 //! Rust's `thread::sleep` uses), `select`, `poll` and `epoll` work.
@@ -21,61 +21,13 @@ use super::target::{pick_of, rng_for};
 use super::{Nemesis, NemesisError};
 use crate::db::Cluster;
 use crate::history::Op;
+use crate::remote::faketime::write_offset;
 use crate::remote::Node;
-use crate::remote::RemoteError;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-pub use crate::remote::local::{faketime_file, libfaketime_path};
-
-/// The environment that puts a process under libfaketime with `node`'s
-/// offset file; `None` when libfaketime is not installed.
-pub fn faketime_env(node: &str) -> Option<Vec<(String, String)>> {
-    let lib = libfaketime_path()?;
-    Some(vec![
-        ("LD_PRELOAD".into(), lib.display().to_string()),
-        (
-            "FAKETIME_TIMESTAMP_FILE".into(),
-            faketime_file(node).display().to_string(),
-        ),
-        ("FAKETIME_NO_CACHE".into(), "1".into()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
-    ])
-}
-
-/// An offset in libfaketime's relative syntax: `+0`, `+1.500s`, `-0.250s`.
-pub fn offset_spec(ms: i64) -> String {
-    if ms == 0 {
-        "+0".into()
-    } else {
-        let sign = if ms < 0 { '-' } else { '+' };
-        let a = ms.unsigned_abs();
-        format!("{sign}{}.{:03}s", a / 1000, a % 1000)
-    }
-}
-
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Write `node`'s offset file (atomically, through the node's remote).
-pub fn write_offset(node: &Node, ms: i64) -> Result<(), RemoteError> {
-    let tmp: PathBuf = std::env::temp_dir().join(format!(
-        "faultline-clock-{}-{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&tmp, offset_spec(ms)).map_err(|e| RemoteError::Io {
-        node: node.name.clone(),
-        source: e,
-    })?;
-    let r = node.remote.upload(&tmp, &faketime_file(&node.name));
-    let _ = std::fs::remove_file(&tmp);
-    r
-}
 
 /// Parameters of the clock nemesis.
 #[derive(Debug, Clone)]
@@ -265,18 +217,5 @@ impl Nemesis for ClockNemesis {
             self.reset(cluster)?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::offset_spec;
-
-    #[test]
-    fn offsets_use_libfaketime_syntax() {
-        assert_eq!(offset_spec(0), "+0");
-        assert_eq!(offset_spec(1500), "+1.500s");
-        assert_eq!(offset_spec(-250), "-0.250s");
-        assert_eq!(offset_spec(-61_005), "-61.005s");
     }
 }

@@ -75,11 +75,11 @@
 //! everything: rules flushed, paused nodes resumed, killed nodes restarted,
 //! clocks set back to real time.
 
-use super::clock::write_offset;
 use super::iptables::{self, ELECTION_CHAIN};
 use super::{Interrupt, Nemesis, NemesisError};
 use crate::db::{Cluster, ConsensusState};
 use crate::history::Op;
+use crate::remote::faketime::write_offset;
 use crate::remote::Node;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -3,8 +3,13 @@
 //! A [`Remote`] runs commands "on" one node: in its local network namespace
 //! (the default backend, [`local`]), over SSH, or in a container. The runner,
 //! the `Db`s and the nemeses only ever talk to nodes through it, so a new
-//! backend plugs in without touching them.
+//! backend plugs in without touching them. A [`backend::Backend`] is where
+//! the nodes come from; [`faketime`] is the per-node clock that clock
+//! faults move. Nothing here knows the system under test, the nemeses or
+//! the runner.
 
+pub mod backend;
+pub mod faketime;
 pub mod local;
 
 use std::path::{Path, PathBuf};
@@ -162,6 +167,15 @@ pub trait Remote: Send + Sync {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    /// Where libfaketime is installed on the node, or `None` when it is
+    /// not (see [`faketime`]). The default asks the node with `test -e`
+    /// on the usual paths ([`faketime::locate`]); a backend whose nodes
+    /// keep it elsewhere overrides this. Errors only when the node cannot
+    /// be asked.
+    fn libfaketime(&self) -> Result<Option<PathBuf>, RemoteError> {
+        faketime::locate(self)
     }
 
     /// Run a command and require exit status 0.

@@ -9,7 +9,6 @@
 //! SIGQUIT — because
 //! nothing between setup and heal returns early.
 
-use super::backend::{self, Backend};
 use super::faults::Faults;
 use super::log::RunLog;
 use super::recorder::Recorder;
@@ -23,6 +22,7 @@ use crate::db::refkv::{RefKv, RefKvOptions};
 use crate::db::{Cluster, Db};
 use crate::history::History;
 use crate::nemesis::package;
+use crate::remote::backend::{self, Backend, BackendError};
 use crate::remote::Node;
 use crate::spec::TestSpec;
 use crate::store::{Phase, RunDir};
@@ -245,6 +245,19 @@ fn collect_logs(cluster: &Cluster, dir: &RunDir) -> Vec<String> {
         }
     }
     problems
+}
+
+/// A backend failure as a run failure: an unknown backend and problems on
+/// the harness's own machine (root, prerequisites, the run lock) are the
+/// user's to fix (exit 254); anything else is faultline's own (255).
+impl From<BackendError> for RunError {
+    fn from(e: BackendError) -> Self {
+        if e.is_user_fixable() {
+            RunError::BadInput(e.to_string())
+        } else {
+            RunError::Internal(e.to_string())
+        }
+    }
 }
 
 /// How a Db setup failure ends the run: a node that cannot be reached or

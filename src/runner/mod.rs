@@ -1,7 +1,7 @@
 //! One test run, from provisioning to the stored verdict.
 //!
 //! [`run`] executes a resolved [`TestSpec`]: provision the nodes through a
-//! [`backend::Backend`] and set up the Db, drive the workload's generator
+//! [`crate::remote::backend::Backend`] and set up the Db, drive the workload's generator
 //! over `concurrency` workers ([`worker`]) — paced over all of them
 //! ([`schedule`]) — while the nemesis package injects faults on its own
 //! task ([`faults`]), heal (always, also after an error, Ctrl-C, SIGTERM,
@@ -19,7 +19,6 @@
 //! `run` and `analyze` build their own tokio runtime: call them from plain
 //! threads, not from inside a runtime.
 
-pub mod backend;
 pub mod faults;
 pub mod lifecycle;
 pub mod log;

@@ -37,7 +37,7 @@ pub const DEFAULT_RESULTS_DIR: &str = "results";
 /// The systems a cluster file may name in `db`.
 pub const DBS: &[&str] = &["refkv", "memory"];
 /// The backends a cluster file may name in `backend`.
-pub const BACKENDS: &[&str] = &["local", "none"];
+pub const BACKENDS: &[&str] = crate::remote::backend::NAMES;
 
 /// Which of the three parts of a test a file describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -585,13 +585,15 @@ impl ClusterSpec {
         if self.nodes == 0 {
             return Err(fe("nodes", "must be at least 1"));
         }
-        if self.backend == "local" && self.nodes > crate::remote::local::MAX_NODES {
+        let max_nodes = crate::remote::backend::by_name(&self.backend)
+            .ok()
+            .and_then(|b| b.max_nodes());
+        if let Some(max) = max_nodes.filter(|max| self.nodes > *max) {
             return Err(fe(
                 "nodes",
                 format!(
-                    "{} nodes do not fit: the local backend runs at most {}",
-                    self.nodes,
-                    crate::remote::local::MAX_NODES
+                    "{} nodes do not fit: the {} backend runs at most {max}",
+                    self.nodes, self.backend
                 ),
             ));
         }

@@ -1,0 +1,257 @@
+//! The backend seam: where a run's nodes come from and how they go away.
+//!
+//! A [`Backend`] provisions the machines (or namespaces, or containers) a
+//! cluster runs on and hands back [`Node`]s whose [`Remote`] reaches them;
+//! it removes everything at teardown, or leaves it all running for
+//! `--leave-db-running`. The runner never knows which backend it drives:
+//! `local` (network namespaces, [`LocalBackend`]) and `none` (no machines,
+//! for the in-process `memory` db, [`NoBackend`]) exist now; a new one is a
+//! file implementing [`Backend`] plus one line in [`by_name`] and [`NAMES`].
+//!
+//! Contract: `provision` either returns one node per name or removes what
+//! it created and fails; `teardown` is idempotent and safe after a failed
+//! `provision`; `heal` removes only what runs of this backend leave behind
+//! (and may run while no run is live); errors the user can fix (not root,
+//! a missing program, the network owned by another run) are
+//! [`RemoteError::Host`], alone or inside [`BackendError::Remote`].
+
+use super::local::LocalBackend;
+use super::{DaemonSpec, ExecOutput, Node, Remote, RemoteError, Signal};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The name of every backend [`by_name`] knows, in the order `faultline
+/// heal` visits them.
+pub const NAMES: &[&str] = &["local", "none"];
+
+/// A backend failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// No backend has this name.
+    #[error("cluster backend {name:?} is unknown: expected {expected}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names that exist, as a person reads them (`local or none`).
+        expected: String,
+    },
+    /// Reaching or preparing the machines failed.
+    #[error("{context}: {source}")]
+    Remote {
+        /// What the backend was doing (`local backend prerequisites`).
+        context: String,
+        /// Why it failed.
+        source: RemoteError,
+    },
+}
+
+impl BackendError {
+    /// True when the user can fix it (an unknown name, or a problem on the
+    /// harness's machine such as not being root): a bad-input failure, not
+    /// an internal one.
+    pub fn is_user_fixable(&self) -> bool {
+        matches!(
+            self,
+            BackendError::Unknown { .. }
+                | BackendError::Remote {
+                    source: RemoteError::Host(_),
+                    ..
+                }
+        )
+    }
+
+    /// A remote error met while doing `context`.
+    pub fn remote(context: &str, source: RemoteError) -> Self {
+        BackendError::Remote {
+            context: context.to_string(),
+            source,
+        }
+    }
+}
+
+/// Where nodes come from.
+pub trait Backend: Send {
+    /// Short name (`local`, `none`...), one of [`NAMES`].
+    fn name(&self) -> &str;
+    /// How many nodes one run may have; `None` when unbounded.
+    fn max_nodes(&self) -> Option<usize>;
+    /// Create one node per name; node files go under `work_dir`.
+    fn provision(&mut self, names: &[String], work_dir: &Path) -> Result<Vec<Node>, BackendError>;
+    /// Remove every node and whatever the backend created. Idempotent.
+    fn teardown(&mut self) -> Result<(), RemoteError>;
+    /// Forget the nodes without removing them (`--leave-db-running`).
+    fn leave(&mut self);
+    /// Remove what killed or left (`--leave-db-running`) runs of this
+    /// backend left behind, and nothing else; refuse (with
+    /// [`RemoteError::Host`]) while a live run owns it. Returns the lines
+    /// `faultline heal` prints, one per item removed or one saying nothing
+    /// was left; empty when the backend never leaves anything behind.
+    fn heal(&self) -> Result<String, RemoteError>;
+}
+
+/// The backend called `name`; the error names the valid ones.
+pub fn by_name(name: &str) -> Result<Box<dyn Backend>, BackendError> {
+    match name {
+        "local" => Ok(Box::new(LocalBackend::new())),
+        "none" => Ok(Box::new(NoBackend)),
+        other => Err(BackendError::Unknown {
+            name: other.to_string(),
+            expected: one_of(NAMES),
+        }),
+    }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn one_of(names: &[&str]) -> String {
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// No machines: nodes are names only (for the `memory` db). Every command
+/// on such a node fails, naming the backend.
+pub struct NoBackend;
+
+impl Backend for NoBackend {
+    fn name(&self) -> &str {
+        "none"
+    }
+
+    fn max_nodes(&self) -> Option<usize> {
+        None
+    }
+
+    fn provision(&mut self, names: &[String], work_dir: &Path) -> Result<Vec<Node>, BackendError> {
+        Ok(names
+            .iter()
+            .map(|n| Node {
+                name: n.clone(),
+                host: "memory".into(),
+                remote: Arc::new(NoRemote(n.clone())),
+                data_dir: work_dir.join("nodes").join(n).join("data"),
+                log_dir: work_dir.join("nodes").join(n),
+            })
+            .collect())
+    }
+
+    fn teardown(&mut self) -> Result<(), RemoteError> {
+        Ok(())
+    }
+
+    fn leave(&mut self) {}
+
+    /// Nothing: this backend creates nothing outside the run directory.
+    fn heal(&self) -> Result<String, RemoteError> {
+        Ok(String::new())
+    }
+}
+
+/// The [`Remote`] of a node that is no machine.
+pub struct NoRemote(String);
+
+impl NoRemote {
+    /// The remote of node `name`, on which every command fails.
+    pub fn new(name: &str) -> Self {
+        NoRemote(name.to_string())
+    }
+
+    fn err(&self) -> RemoteError {
+        RemoteError::Unreachable {
+            node: self.0.clone(),
+            reason: "backend none has no machines to run commands on".into(),
+        }
+    }
+}
+
+impl Remote for NoRemote {
+    fn node(&self) -> &str {
+        &self.0
+    }
+    fn exec(&self, _argv: &[&str]) -> Result<ExecOutput, RemoteError> {
+        Err(self.err())
+    }
+    fn upload(&self, _local: &Path, _remote: &Path) -> Result<(), RemoteError> {
+        Err(self.err())
+    }
+    fn download(&self, _remote: &Path, _local: &Path) -> Result<(), RemoteError> {
+        Err(self.err())
+    }
+    fn spawn(&self, _daemon: &DaemonSpec) -> Result<u32, RemoteError> {
+        Err(self.err())
+    }
+    fn signal(&self, _pid: u32, _signal: Signal) -> Result<(), RemoteError> {
+        Err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_a_backend_of_that_name() {
+        for name in NAMES {
+            let be = by_name(name).expect("a registered backend");
+            assert_eq!(be.name(), *name);
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones_and_is_the_users_to_fix() {
+        let Err(e) = by_name("ssh2") else {
+            panic!("ssh2 is not a backend");
+        };
+        assert_eq!(
+            e.to_string(),
+            "cluster backend \"ssh2\" is unknown: expected local or none"
+        );
+        assert!(e.is_user_fixable());
+    }
+
+    #[test]
+    fn host_errors_are_the_users_to_fix_and_others_are_not() {
+        let host = BackendError::remote("local backend", RemoteError::Host("not root".into()));
+        assert!(host.is_user_fixable());
+        assert_eq!(host.to_string(), "local backend: not root");
+        let other = BackendError::remote(
+            "local backend",
+            RemoteError::Unreachable {
+                node: "n1".into(),
+                reason: "gone".into(),
+            },
+        );
+        assert!(!other.is_user_fixable());
+    }
+
+    #[test]
+    fn only_local_is_bounded() {
+        assert_eq!(
+            by_name("local").map(|b| b.max_nodes()).ok(),
+            Some(Some(crate::remote::local::MAX_NODES))
+        );
+        assert_eq!(by_name("none").map(|b| b.max_nodes()).ok(), Some(None));
+    }
+
+    #[test]
+    fn none_has_nothing_to_heal_and_no_machines() {
+        assert_eq!(NoBackend.heal().ok(), Some(String::new()));
+        let mut be = NoBackend;
+        let nodes = be
+            .provision(&["n1".into()], Path::new("/tmp/w"))
+            .expect("names only");
+        assert_eq!(nodes[0].host, "memory");
+        assert!(matches!(
+            nodes[0].remote.exec(&["true"]),
+            Err(RemoteError::Unreachable { .. })
+        ));
+    }
+
+    #[test]
+    fn names_read_as_a_list() {
+        assert_eq!(one_of(&["a"]), "a");
+        assert_eq!(one_of(&["a", "b"]), "a or b");
+        assert_eq!(one_of(&["a", "b", "c"]), "a, b or c");
+    }
+}
