@@ -866,6 +866,35 @@ mod tests {
                 && v.get("kind") != Some(&json!("isolate-leader"))));
     }
 
+    /// The skipped notes keep their order: the leader targets of the
+    /// target-list families first, then each family in the order asked.
+    #[test]
+    fn skipped_notes_come_in_a_stable_order() {
+        let cfg = NemesisConfig {
+            faults: vec!["all".into(), "election".into()],
+            ..Default::default()
+        };
+        let weak = Capabilities {
+            kill: true,
+            pause: false,
+            primaries: false,
+            clock: Err("no faketime".into()),
+        };
+        let pkg = build(&cfg, &weak).unwrap();
+        assert_eq!(
+            pkg.skipped,
+            [
+                "kill target leader: the Db cannot tell its leader",
+                "pause target leader: the Db cannot tell its leader",
+                "partition isolate-leader: the Db cannot tell its leader",
+                "pause: the Db does not support it",
+                "clock: no faketime",
+                "election: the Db cannot kill, pause and tell its leader",
+            ]
+        );
+        assert_eq!(pkg.nemesis.name(), "partition+kill+loss");
+    }
+
     #[test]
     fn none_has_no_faults() {
         let cfg = NemesisConfig {
