@@ -62,6 +62,16 @@ pub fn ensure_chain(node: &Node, chain: &str) -> Result<(), RemoteError> {
     run_script(node, &script)
 }
 
+/// [`ensure_chain`] for each of `chains` on every node (a nemesis's setup).
+pub fn ensure_chains(nodes: &[Node], chains: &[&str]) -> Result<(), RemoteError> {
+    for node in nodes {
+        for chain in chains {
+            ensure_chain(node, chain)?;
+        }
+    }
+    Ok(())
+}
+
 /// Replace the rules of `chain` with `rules` (each a list of iptables
 /// arguments after `-A CHAIN`), creating the chain when needed.
 pub fn set_rules(node: &Node, chain: &str, rules: &[Vec<String>]) -> Result<(), RemoteError> {
