@@ -87,7 +87,7 @@ use super::clock::write_offset;
 use super::family::{Ask, Family, Member};
 use super::iptables::{self, ELECTION_CHAIN};
 use super::{Interrupt, Nemesis, NemesisError};
-use crate::db::{Cluster, DbError};
+use crate::db::Cluster;
 use crate::history::Op;
 use crate::remote::Node;
 use primitives::{Halt, Incomplete, Steps};
@@ -159,48 +159,72 @@ impl ElectionNemesis {
     fn heal(&mut self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
         self.cut_from.clear();
         self.blocked.clear();
-        let mut first_err: Option<NemesisError> =
-            iptables::flush_all(&cluster.nodes, &[ELECTION_CHAIN])
+        let mut heal = Heal {
+            touched: Vec::new(),
+            first_err: iptables::flush_all(&cluster.nodes, &[ELECTION_CHAIN])
                 .err()
-                .map(Into::into);
-        let mut touched = Vec::new();
+                .map(Into::into),
+        };
         // Paused nodes first: a node both paused and killed is restarted.
-        let undo: [(_, &str, fn(&Cluster, &Node) -> Result<(), DbError>); 2] = [
-            (std::mem::take(&mut self.paused), "resumed", |c, n| {
-                c.db.resume(c, n)
-            }),
-            (std::mem::take(&mut self.killed), "restarted", |c, n| {
-                c.db.start(c, n)
-            }),
-        ];
-        for (names, done, undo) in undo {
-            for name in names {
-                if let Some(n) = cluster.node(&name) {
-                    match undo(cluster, n) {
-                        Ok(()) => touched.push(format!("{done} {name}")),
-                        Err(e) => {
-                            first_err.get_or_insert(e.into());
-                        }
-                    }
-                }
-            }
-        }
-        for name in std::mem::take(&mut self.skewed) {
-            if let Some(n) = cluster.node(&name) {
-                match write_offset(n, 0) {
-                    Ok(()) => touched.push(format!("clock of {name} reset")),
-                    Err(e) => {
-                        // Keep it listed so a second heal tries again.
-                        self.skewed.insert(name);
-                        first_err.get_or_insert(e.into());
-                    }
-                }
-            }
-        }
-        match first_err {
-            None => Ok(touched),
+        let paused = std::mem::take(&mut self.paused);
+        heal.each(
+            cluster,
+            paused,
+            |name| format!("resumed {name}"),
+            |n| Ok(cluster.db.resume(cluster, n)?),
+        );
+        let killed = std::mem::take(&mut self.killed);
+        heal.each(
+            cluster,
+            killed,
+            |name| format!("restarted {name}"),
+            |n| Ok(cluster.db.start(cluster, n)?),
+        );
+        // A clock not set back stays listed, so a second heal tries again.
+        let skewed = std::mem::take(&mut self.skewed);
+        self.skewed = heal.each(
+            cluster,
+            skewed,
+            |name| format!("clock of {name} reset"),
+            |n| Ok(write_offset(n, 0)?),
+        );
+        match heal.first_err {
+            None => Ok(heal.touched),
             Some(e) => Err(e),
         }
+    }
+}
+
+/// What a heal did, and its first failure (it goes on past failures).
+struct Heal {
+    touched: Vec<String>,
+    first_err: Option<NemesisError>,
+}
+
+impl Heal {
+    /// `undo` each node of `names` (gone nodes are skipped), noting
+    /// `done(name)`; returns the names it failed on.
+    fn each(
+        &mut self,
+        cluster: &Cluster,
+        names: BTreeSet<String>,
+        done: fn(&str) -> String,
+        undo: impl Fn(&Node) -> Result<(), NemesisError>,
+    ) -> BTreeSet<String> {
+        let mut failed = BTreeSet::new();
+        for name in names {
+            let Some(n) = cluster.node(&name) else {
+                continue;
+            };
+            match undo(n) {
+                Ok(()) => self.touched.push(done(&name)),
+                Err(e) => {
+                    self.first_err.get_or_insert(e);
+                    failed.insert(name);
+                }
+            }
+        }
+        failed
     }
 }
 
