@@ -95,7 +95,7 @@ impl Nemesis for LossNemesis {
                 }
                 self.heal(cluster)?;
                 let prob = format!("{p:.4}");
-                let rule: Vec<String> = [
+                let rule = iptables::rule(&[
                     "!",
                     "-i",
                     "lo",
@@ -107,9 +107,7 @@ impl Nemesis for LossNemesis {
                     &prob,
                     "-j",
                     "DROP",
-                ]
-                .map(String::from)
-                .to_vec();
+                ]);
                 for name in &chosen {
                     if let Some(node) = cluster.node(name) {
                         iptables::set_rules(node, LOSS_CHAIN, std::slice::from_ref(&rule))?;

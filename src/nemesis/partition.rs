@@ -256,27 +256,14 @@ impl PartitionNemesis {
         for node in &cluster.nodes {
             // First, let through what arrives on loopback: the resets our
             // own OUTPUT rejects generate carry the peer's source address.
-            let mut drop_in = vec![["-i", "lo", "-j", "RETURN"].map(String::from).to_vec()];
+            let mut drop_in = vec![iptables::rule(&["-i", "lo", "-j", "RETURN"])];
             for src in grudge.get(&node.name).into_iter().flatten() {
-                drop_in.push(["-s", &host(src)?, "-j", "DROP"].map(String::from).to_vec());
+                drop_in.push(iptables::rule(&["-s", &host(src)?, "-j", "DROP"]));
             }
             let mut refuse_out = Vec::new();
             for (dst, drops) in grudge {
                 if drops.contains(&node.name) {
-                    refuse_out.push(
-                        [
-                            "-d",
-                            &host(dst)?,
-                            "-p",
-                            "tcp",
-                            "-j",
-                            "REJECT",
-                            "--reject-with",
-                            "tcp-reset",
-                        ]
-                        .map(String::from)
-                        .to_vec(),
-                    );
+                    refuse_out.push(iptables::reset_tcp("-d", &host(dst)?, &[]));
                 }
             }
             if drop_in.len() > 1 {

@@ -137,42 +137,13 @@ impl ElectionNemesis {
         let mut rules: Vec<Vec<String>> = Vec::new();
         for src in self.cut_from.get(node).into_iter().flatten() {
             let h = &Self::host(cluster, src)?.host;
-            rules.push(
-                [
-                    "-s",
-                    h,
-                    "-p",
-                    "tcp",
-                    "-j",
-                    "REJECT",
-                    "--reject-with",
-                    "tcp-reset",
-                ]
-                .map(String::from)
-                .to_vec(),
-            );
-            rules.push(["-s", h, "-j", "DROP"].map(String::from).to_vec());
+            rules.push(iptables::reset_tcp("-s", h, &[]));
+            rules.push(iptables::rule(&["-s", h, "-j", "DROP"]));
         }
         for src in self.blocked.get(node).into_iter().flatten() {
             let h = &Self::host(cluster, src)?.host;
-            rules.push(
-                [
-                    "-s",
-                    h,
-                    "-p",
-                    "tcp",
-                    "-m",
-                    "conntrack",
-                    "--ctdir",
-                    "ORIGINAL",
-                    "-j",
-                    "REJECT",
-                    "--reject-with",
-                    "tcp-reset",
-                ]
-                .map(String::from)
-                .to_vec(),
-            );
+            let original = ["-m", "conntrack", "--ctdir", "ORIGINAL"];
+            rules.push(iptables::reset_tcp("-s", h, &original));
         }
         if rules.is_empty() {
             iptables::flush(n, ELECTION_CHAIN)?;
