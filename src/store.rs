@@ -198,24 +198,7 @@ fn replace_symlink(link: &Path, target: &Path) -> io::Result<()> {
     std::fs::rename(&tmp, link).map_err(|e| at(link, e))
 }
 
-/// One fault of the nemesis, from its start op to its stop op, for reports
-/// to shade. Times are ns since the main phase started (the history's
-/// clock).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaultInterval {
-    /// The start op's `f` (`start-partition`, `kill`...).
-    pub f: String,
-    /// What was done, to which nodes (the start completion's value).
-    pub value: serde_json::Value,
-    /// When the fault was in force (the start's completion).
-    pub start: u64,
-    /// When it was healed (the stop's completion); `None` if never.
-    pub end: Option<u64>,
-    /// The op that ended it (`stop-partition`...).
-    pub stop_f: Option<String>,
-    /// False when the start op failed (then nothing may be in force).
-    pub ok: bool,
-}
+pub use crate::nemesis::intervals::FaultInterval;
 
 /// What the nemesis did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -17,6 +17,8 @@
 //! [`crate::db::Capabilities::clock`] is `Err`, every op is recorded as
 //! skipped, with the reason, and nothing is touched.
 
+use super::config::ClockFault;
+use super::family::{Ask, Choice, Family, Member};
 use super::target::{pick_of, rng_for};
 use super::{Nemesis, NemesisError};
 use crate::db::Cluster;
@@ -108,15 +110,11 @@ impl ClockNemesis {
 
 impl Nemesis for ClockNemesis {
     fn name(&self) -> &str {
-        "clock"
+        FAMILY.name
     }
 
     fn fs(&self) -> Vec<String> {
-        vec![
-            "bump-clock".into(),
-            "strobe-clock".into(),
-            "reset-clock".into(),
-        ]
+        FAMILY.fs()
     }
 
     fn setup(&mut self, cluster: &Cluster) -> Result<(), NemesisError> {
@@ -218,4 +216,45 @@ impl Nemesis for ClockNemesis {
         }
         Ok(())
     }
+}
+
+/// The clock family: `clock.targets` with `clock`'s parameters, when the
+/// Db's clock can be moved.
+pub const FAMILY: Family = Family {
+    name: "clock",
+    scenario: false,
+    starts: &["bump-clock", "strobe-clock"],
+    stop: "reset-clock",
+    targets: None,
+    requires: |caps| caps.clock.clone(),
+    build: member,
+};
+
+fn member(ask: Ask<'_>) -> Option<Member> {
+    let c = &ask.config.clock;
+    let params = ClockParams {
+        max_skew_ms: c.max_skew_ms,
+        min_skew_ms: c.min_skew_ms,
+        strobe_delta_ms: c.strobe_delta_ms,
+        strobe_period_ms: c.strobe_period_ms,
+        strobe_duration_ms: c.strobe_duration_ms,
+    };
+    let starts = c
+        .targets
+        .iter()
+        .map(|t| {
+            let (f, choice): (&str, Choice) = match t {
+                ClockFault::Bump => ("bump-clock", None),
+                ClockFault::BumpBack => {
+                    ("bump-clock", Some(("direction", vec!["back".to_string()])))
+                }
+                ClockFault::Strobe => ("strobe-clock", None),
+            };
+            (f.to_string(), choice)
+        })
+        .collect();
+    Some(Member {
+        starts,
+        nemesis: Box::new(ClockNemesis::new(params, ask.caps.clock.clone())),
+    })
 }

@@ -52,6 +52,22 @@ fn hook_of(chain: &str) -> &'static str {
     }
 }
 
+/// One rule's arguments (after `-A CHAIN`).
+pub fn rule(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// A rule refusing TCP from (`-s`) or to (`-d`) `host` with a reset, with
+/// `matches` (e.g. a conntrack direction) before the target: the peer's
+/// connect or send fails at once, where a dropped segment would be
+/// retransmitted for seconds after the heal.
+pub fn reset_tcp(dir: &str, host: &str, matches: &[&str]) -> Vec<String> {
+    let mut r = rule(&[dir, host, "-p", "tcp"]);
+    r.extend(rule(matches));
+    r.extend(rule(&["-j", "REJECT", "--reject-with", "tcp-reset"]));
+    r
+}
+
 /// Create `chain` (if missing) and jump to it from its hook (once).
 pub fn ensure_chain(node: &Node, chain: &str) -> Result<(), RemoteError> {
     let hook = hook_of(chain);
@@ -60,6 +76,16 @@ pub fn ensure_chain(node: &Node, chain: &str) -> Result<(), RemoteError> {
          iptables -w -C {hook} -j {chain} 2>/dev/null || iptables -w -I {hook} -j {chain}"
     );
     run_script(node, &script)
+}
+
+/// [`ensure_chain`] for each of `chains` on every node (a nemesis's setup).
+pub fn ensure_chains(nodes: &[Node], chains: &[&str]) -> Result<(), RemoteError> {
+    for node in nodes {
+        for chain in chains {
+            ensure_chain(node, chain)?;
+        }
+    }
+    Ok(())
 }
 
 /// Replace the rules of `chain` with `rules` (each a list of iptables
@@ -115,7 +141,24 @@ pub fn rule_count(node: &Node, chain: &str) -> Result<usize, RemoteError> {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_token;
+    use super::{reset_tcp, safe_token};
+
+    #[test]
+    fn a_tcp_reset_rule_puts_its_matches_before_the_target() {
+        assert_eq!(
+            reset_tcp(
+                "-s",
+                "10.213.7.12",
+                &["-m", "conntrack", "--ctdir", "ORIGINAL"]
+            )
+            .join(" "),
+            "-s 10.213.7.12 -p tcp -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset"
+        );
+        assert_eq!(
+            reset_tcp("-d", "10.213.7.11", &[]).join(" "),
+            "-d 10.213.7.11 -p tcp -j REJECT --reject-with tcp-reset"
+        );
+    }
 
     #[test]
     fn shell_metacharacters_are_refused() {

@@ -4,16 +4,24 @@
 //! stop is an op in the history (process `nemesis`) whose completion value
 //! records exactly what was done to which nodes, so a report can shade the
 //! fault and a person can replay it. Families: partitions, process faults
-//! (kill, pause), clock skew, packet loss.
+//! (kill, pause), clock skew, packet loss, and the election scenarios;
+//! each is described once by a [`family::Family`] in its own file and
+//! listed in [`family::REGISTRY`]. A [`config::NemesisConfig`] becomes a
+//! [`package::Package`] (nemesis, [`schedule::Schedule`], final heal);
+//! [`intervals`] pairs a stored history's fault ops from the config alone.
 
 pub mod clock;
 pub mod compose;
+pub mod config;
 pub mod election;
+pub mod family;
+pub mod intervals;
 pub mod iptables;
 pub mod package;
 pub mod packet;
 pub mod partition;
 pub mod process;
+pub mod schedule;
 pub mod target;
 
 use crate::db::Cluster;

@@ -1,249 +1,30 @@
-//! Nemesis packages: which faults, how often, on which targets — from a
-//! YAML file under `nemeses/` — turned into a nemesis, its schedule and its
-//! final heal.
+//! Nemesis packages: a [`NemesisConfig`] (a YAML file under `nemeses/`)
+//! turned, against what the Db can do, into a nemesis, its [`Schedule`] and
+//! its final heal.
 //!
-//! The schedule is Jepsen's: quiet for `interval` seconds, then every
-//! `interval` seconds one nemesis op. Each op picks a family; if that
-//! family's fault is in force it stops, otherwise it starts with a target
-//! and a `pick` (the seed of the op's own node choices, see
-//! [`super::target`]) — so faults of different families overlap, as in
-//! Jepsen's combined packages (`overlap: false` gives one fault at a time).
-//!
-//! Two bounds keep a verdict meaningful. A fault heals by itself after
-//! `max-fault-duration` seconds (an ordinary stop op, with value
-//! `{"max-fault-duration": S}`), because a random toggle may not pick the
-//! family again for a long time: without the bound a `kill all` at 18 s
-//! kept a 5-node cluster dead for the last 40 s of a 60 s run, and its
-//! valid verdict said little. After a stop, the family does not start
-//! again for `cool-down` seconds, so the cluster gets to recover before
-//! the same fault hits again. Both are measured on the schedule's own
-//! nominal times (tick times, start + max), never on when an op happened
-//! to finish, so the dry run and a real run of one seed agree.
-//!
-//! Every choice comes from the RNG handed to the generator, so one run seed
-//! gives one fault schedule. Families the Db
-//! cannot support (kill without `Capabilities::kill`, clock when
-//! `Capabilities::clock` is `Err`...) are left out and listed in
-//! [`Package::skipped`] with the reason.
+//! The package is a loop over the families asked for, each described by
+//! its [`Family`] (see [`super::family`]): families the Db cannot support
+//! (kill without `Capabilities::kill`, clock when `Capabilities::clock` is
+//! `Err`...) are left out and listed in [`Package::skipped`] with the
+//! reason, and so are targets it cannot aim at (`leader` without
+//! `Capabilities::primaries`).
 
-use super::clock::{ClockNemesis, ClockParams};
 use super::compose::Compose;
-use super::election::ElectionNemesis;
-use super::packet::LossNemesis;
-use super::partition::{PartitionKind, PartitionNemesis};
-use super::process::ProcessNemesis;
+use super::family::{Ask, Family};
+use super::schedule::Plan;
 use super::target::Target;
 use super::{Nemesis, NemesisError};
 use crate::db::Capabilities;
-use crate::generator::{GenCtx, Generator, Next};
-use rand::{Rng, RngCore};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use std::time::Duration;
+use crate::generator::Generator;
+use serde_json::Value;
+use std::collections::HashSet;
 
-/// The fault families, in documentation order (what `all` means).
-pub const FAMILIES: [&str; 5] = ["partition", "kill", "pause", "clock", "loss"];
-
-/// Each start `f` of a fault and the `f` that stops it. The stop `f` names
-/// the fault's family in the history (one stop per family), so it pairs a
-/// stop with its start even when faults of several families overlap.
-pub const START_STOP: [(&str, &str); 7] = [
-    ("start-partition", "stop-partition"),
-    ("kill", "start"),
-    ("pause", "resume"),
-    ("bump-clock", "reset-clock"),
-    ("strobe-clock", "reset-clock"),
-    ("start-loss", "stop-loss"),
-    ("start-election", "stop-election"),
-];
-
-/// The `f` that stops a fault started by `start_f`, if `start_f` starts one.
-pub fn stop_of(start_f: &str) -> Option<&'static str> {
-    START_STOP
-        .iter()
-        .find(|(start, _)| *start == start_f)
-        .map(|(_, stop)| *stop)
-}
-
-/// True when `f` stops a fault.
-pub fn is_stop(f: &str) -> bool {
-    START_STOP.iter().any(|(_, stop)| *stop == f)
-}
-
-/// Default `max-fault-duration`, seconds: longer than the default interval,
-/// so two families still overlap, short enough that no single fault holds
-/// a quarter of a default 60 s run.
-pub const DEFAULT_MAX_FAULT_DURATION: f64 = 15.0;
-/// Default `cool-down`, seconds: a few Raft election timeouts, time for
-/// the cluster to recover before the same family hits again.
-pub const DEFAULT_COOL_DOWN: f64 = 5.0;
-
-/// Scripted scenarios built from those families (see
-/// [`super::election`]); named explicitly, never part of `all`: each
-/// needs a particular cluster (e.g. exactly 3 nodes) and takes over the
-/// whole cluster for seconds.
-pub const SCENARIO_FAMILIES: [&str; 1] = ["election"];
-
-/// A nemesis file (`nemeses/*.yaml`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub struct NemesisConfig {
-    /// Families: `partition`, `kill`, `pause`, `clock`, `loss`, or `all`
-    /// (every family the Db supports). Empty: no faults.
-    pub faults: Vec<String>,
-    /// Seconds between two nemesis ops (a start or a stop).
-    pub interval: f64,
-    /// Let faults of different families overlap (default true): each
-    /// interval a random family starts its fault, or stops it when it is in
-    /// force. `false`: one fault at a time, start then stop.
-    pub overlap: bool,
-    /// Seconds after which a fault heals by itself (a stop op), whatever
-    /// the schedule picks meanwhile.
-    pub max_fault_duration: f64,
-    /// Seconds after a fault stops before its family may start again.
-    pub cool_down: f64,
-    /// Partition options.
-    pub partition: PartitionConfig,
-    /// Kill options.
-    pub kill: TargetConfig,
-    /// Pause options.
-    pub pause: TargetConfig,
-    /// Clock options.
-    pub clock: ClockConfig,
-    /// Packet-loss options.
-    pub loss: LossConfig,
-    /// Election-choreography options (family `election`).
-    pub election: ElectionConfig,
-}
-
-impl Default for NemesisConfig {
-    fn default() -> Self {
-        NemesisConfig {
-            faults: vec!["partition".into(), "kill".into()],
-            interval: 10.0,
-            overlap: true,
-            max_fault_duration: DEFAULT_MAX_FAULT_DURATION,
-            cool_down: DEFAULT_COOL_DOWN,
-            partition: PartitionConfig::default(),
-            kill: TargetConfig {
-                targets: vec![Target::One, Target::Leader, Target::Minority, Target::All],
-            },
-            pause: TargetConfig {
-                targets: vec![Target::One, Target::Leader],
-            },
-            clock: ClockConfig::default(),
-            loss: LossConfig::default(),
-            election: ElectionConfig::default(),
-        }
-    }
-}
-
-/// Election-choreography options.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub struct ElectionConfig {
-    /// Scenarios: `double-vote`.
-    pub targets: Vec<String>,
-}
-
-impl Default for ElectionConfig {
-    fn default() -> Self {
-        ElectionConfig {
-            targets: super::election::SCENARIOS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        }
-    }
-}
-
-/// Which partitions to draw from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub struct PartitionConfig {
-    /// Partition kinds.
-    pub targets: Vec<PartitionKind>,
-}
-
-impl Default for PartitionConfig {
-    fn default() -> Self {
-        PartitionConfig {
-            targets: PartitionKind::ALL.to_vec(),
-        }
-    }
-}
-
-/// Which nodes a process fault hits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TargetConfig {
-    /// Targets: `one`, `leader`, `minority`, `majority`, `all`.
-    pub targets: Vec<Target>,
-}
-
-/// A clock fault that starts a cycle (`reset` always ends it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClockFault {
-    /// Jump some clocks by ± up to `max-skew-ms`.
-    Bump,
-    /// Jump every clock back by the same amount (`bump-clock` with
-    /// `direction: back`): a leader's wall-clock lease outlives its term.
-    BumpBack,
-    /// Flip some clocks back and forth quickly.
-    Strobe,
-}
-
-/// Clock options.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub struct ClockConfig {
-    /// Which faults start a cycle.
-    pub targets: Vec<ClockFault>,
-    /// Largest bump, ms.
-    pub max_skew_ms: u64,
-    /// Smallest bump, ms (bumps are log-uniform between the two).
-    pub min_skew_ms: u64,
-    /// Strobe jump, ms.
-    pub strobe_delta_ms: u64,
-    /// Strobe flip period, ms.
-    pub strobe_period_ms: u64,
-    /// Strobe length, ms.
-    pub strobe_duration_ms: u64,
-}
-
-impl Default for ClockConfig {
-    fn default() -> Self {
-        let p = ClockParams::default();
-        ClockConfig {
-            targets: vec![ClockFault::Bump, ClockFault::Strobe],
-            max_skew_ms: p.max_skew_ms,
-            min_skew_ms: p.min_skew_ms,
-            strobe_delta_ms: p.strobe_delta_ms,
-            strobe_period_ms: p.strobe_period_ms,
-            strobe_duration_ms: p.strobe_duration_ms,
-        }
-    }
-}
-
-/// Packet-loss options.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub struct LossConfig {
-    /// Which nodes lose packets.
-    pub targets: Vec<Target>,
-    /// Share of incoming packets dropped, in (0, 1].
-    pub probability: f64,
-}
-
-impl Default for LossConfig {
-    fn default() -> Self {
-        LossConfig {
-            targets: vec![Target::One, Target::Minority, Target::All],
-            probability: 0.2,
-        }
-    }
-}
+pub use super::config::{
+    ClockConfig, ClockFault, ElectionConfig, LossConfig, NemesisConfig, PartitionConfig,
+    TargetConfig, DEFAULT_COOL_DOWN, DEFAULT_MAX_FAULT_DURATION,
+};
+pub use super::family::{is_stop, stop_of, FAMILIES, SCENARIO_FAMILIES};
+pub use super::schedule::Schedule;
 
 /// A nemesis ready to run: what injects, when, and how it all heals.
 pub struct Package {
@@ -257,385 +38,76 @@ pub struct Package {
     pub skipped: Vec<String>,
 }
 
-fn bad(reason: impl Into<String>) -> NemesisError {
-    NemesisError::BadOp {
-        nemesis: "config".into(),
-        reason: reason.into(),
+impl Package {
+    /// The `f`s that end a fault of this package: its final (heal) ops.
+    pub fn stop_fs(&self) -> HashSet<String> {
+        self.final_ops.iter().map(|(f, _)| f.clone()).collect()
     }
 }
 
-impl NemesisConfig {
-    /// The families asked for, `all` expanded, duplicates removed; an
-    /// unknown name is an error naming the valid ones.
-    pub fn families(&self) -> Result<Vec<&'static str>, NemesisError> {
-        let mut out: Vec<&'static str> = Vec::new();
-        for f in &self.faults {
-            let f = f.trim();
-            if f == "all" {
-                for fam in FAMILIES {
-                    if !out.contains(&fam) {
-                        out.push(fam);
-                    }
-                }
-            } else if f == "none" {
-                continue;
-            } else if let Some(fam) = FAMILIES
-                .iter()
-                .chain(SCENARIO_FAMILIES.iter())
-                .find(|x| **x == f)
-            {
-                if !out.contains(fam) {
-                    out.push(fam);
-                }
-            } else {
-                return Err(bad(format!(
-                    "faults: unknown fault family {f:?}; valid: partition, kill, pause, clock, \
-                     loss, election, all, none"
-                )));
-            }
-        }
-        Ok(out)
+/// The node targets of `fam` the Db can aim at, noting a left-out leader.
+fn targets_of(
+    fam: &Family,
+    cfg: &NemesisConfig,
+    caps: &Capabilities,
+    skipped: &mut Vec<String>,
+) -> Vec<Target> {
+    let Some(of) = fam.targets else {
+        return Vec::new();
+    };
+    let asked = of(cfg);
+    let kept: Vec<Target> = asked
+        .iter()
+        .copied()
+        .filter(|t| *t != Target::Leader || caps.primaries)
+        .collect();
+    if kept.len() < asked.len() {
+        skipped.push(format!(
+            "{} target leader: the Db cannot tell its leader",
+            fam.name
+        ));
     }
-
-    /// Check the values (the types are checked by serde).
-    pub fn validate(&self) -> Result<(), NemesisError> {
-        self.families()?;
-        if !(self.interval.is_finite() && self.interval > 0.0) {
-            return Err(bad(format!(
-                "interval: {} is not a positive number of seconds",
-                self.interval
-            )));
-        }
-        if !(self.max_fault_duration.is_finite() && self.max_fault_duration > 0.0) {
-            return Err(bad(format!(
-                "max-fault-duration: {} is not a positive number of seconds",
-                self.max_fault_duration
-            )));
-        }
-        if !(self.cool_down.is_finite() && self.cool_down >= 0.0) {
-            return Err(bad(format!(
-                "cool-down: {} is not a number of seconds ≥ 0",
-                self.cool_down
-            )));
-        }
-        if !(self.loss.probability > 0.0 && self.loss.probability <= 1.0) {
-            return Err(bad(format!(
-                "loss.probability: {} is not in (0, 1]",
-                self.loss.probability
-            )));
-        }
-        if self.clock.min_skew_ms > self.clock.max_skew_ms {
-            return Err(bad(format!(
-                "clock.min-skew-ms: {} is above clock.max-skew-ms {}",
-                self.clock.min_skew_ms, self.clock.max_skew_ms
-            )));
-        }
-        for t in &self.election.targets {
-            if !super::election::SCENARIOS.contains(&t.as_str()) {
-                return Err(bad(format!(
-                    "election.targets: unknown scenario {t:?}; valid: {}",
-                    super::election::SCENARIOS.join(", ")
-                )));
-            }
-        }
-        if self.clock.strobe_period_ms == 0 {
-            return Err(bad("clock.strobe-period-ms: must be at least 1"));
-        }
-        for (field, empty) in [
-            ("partition.targets", self.partition.targets.is_empty()),
-            ("kill.targets", self.kill.targets.is_empty()),
-            ("pause.targets", self.pause.targets.is_empty()),
-            ("clock.targets", self.clock.targets.is_empty()),
-            ("loss.targets", self.loss.targets.is_empty()),
-            ("election.targets", self.election.targets.is_empty()),
-        ] {
-            if empty {
-                return Err(bad(format!("{field}: needs at least one target")));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The value field a start op chooses (`kind`, `target`) and its choices.
-type Choice = Option<(&'static str, Vec<String>)>;
-
-/// One family in the schedule: how to start it (f, value choices) and stop it.
-#[derive(Debug, Clone)]
-struct Plan {
-    /// Start ops: f and what its value chooses.
-    starts: Vec<(String, Choice)>,
-    stop: String,
-}
-
-/// One nemesis op every `interval` (a start or a stop), plus the stops of
-/// faults that reached `max-fault-duration`.
-///
-/// With `overlap` (Jepsen's mix of packages, the default), each tick picks a
-/// family at random among those not cooling down and toggles it: starts its
-/// fault when it is not in force, stops it when it is. Faults of different
-/// families then overlap — a skewed clock *and* a partition — which some
-/// bugs need. Without `overlap`, one fault at a time: start, stop, start,
-/// stop. With a single family both are the same strict alternation. A tick
-/// where every family is cooling down does nothing.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    plans: Vec<Plan>,
-    interval: Duration,
-    /// The next tick, nominal time since the main phase started.
-    next_at: Duration,
-    overlap: bool,
-    /// Per plan: the nominal time its fault started, while it is in force.
-    since: Vec<Option<Duration>>,
-    /// Per plan: the nominal time before which it may not start again.
-    cool_until: Vec<Duration>,
-    max_fault: Duration,
-    cool_down: Duration,
-}
-
-impl Schedule {
-    fn start(&mut self, i: usize, at: Duration, rng: &mut dyn RngCore) -> Next {
-        self.since[i] = Some(at);
-        let plan = &self.plans[i];
-        let (f, choice) = &plan.starts[rng.gen_range(0..plan.starts.len())];
-        let mut value = json!({});
-        if let Some((field, choices)) = choice {
-            value[*field] = json!(choices[rng.gen_range(0..choices.len())]);
-        }
-        value["pick"] = json!(rng.next_u64());
-        Next::Op {
-            f: f.clone(),
-            key: None,
-            value,
-        }
-    }
-
-    /// Stop plan `i` at nominal time `at`; `value` says why when it is not
-    /// the schedule's own pick.
-    fn stop(&mut self, i: usize, at: Duration, value: Value) -> Next {
-        self.since[i] = None;
-        self.cool_until[i] = at + self.cool_down;
-        Next::Op {
-            f: self.plans[i].stop.clone(),
-            key: None,
-            value,
-        }
-    }
-
-    /// The fault in force longest, and when it reaches its maximum.
-    fn next_self_heal(&self) -> Option<(Duration, usize)> {
-        self.since
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.map(|s| (s + self.max_fault, i)))
-            .min()
-    }
-}
-
-impl Generator for Schedule {
-    fn next(&mut self, ctx: &GenCtx, rng: &mut dyn RngCore) -> Next {
-        if self.plans.is_empty() {
-            return Next::Done;
-        }
-        // Events go in nominal-time order, a self-heal before a tick at the
-        // same instant (the family is then free at the tick), so a late
-        // poll cannot reorder them.
-        if let Some((at, i)) = self.next_self_heal() {
-            if at <= self.next_at && ctx.elapsed >= at {
-                let value = json!({"max-fault-duration": self.max_fault.as_secs_f64()});
-                return self.stop(i, at, value);
-            }
-        }
-        if ctx.elapsed < self.next_at {
-            return Next::Pending;
-        }
-        let now = self.next_at;
-        self.next_at += self.interval;
-        if !self.overlap {
-            if let Some(i) = self.since.iter().position(Option::is_some) {
-                return self.stop(i, now, Value::Null);
-            }
-        }
-        let free: Vec<usize> = (0..self.plans.len())
-            .filter(|&i| self.since[i].is_some() || self.cool_until[i] <= now)
-            .collect();
-        if free.is_empty() {
-            return Next::Pending;
-        }
-        let i = free[rng.gen_range(0..free.len())];
-        if self.since[i].is_some() {
-            self.stop(i, now, Value::Null)
-        } else {
-            self.start(i, now, rng)
-        }
-    }
+    kept
 }
 
 /// Build the package for `cfg` against a Db with `caps`.
 pub fn build(cfg: &NemesisConfig, caps: &Capabilities) -> Result<Package, NemesisError> {
     cfg.validate()?;
+    let fams = cfg.descriptors()?;
+    let mut skipped = Vec::new();
+    // Every family's targets before any family is built: the notes keep
+    // the order they always had.
+    let targets: Vec<Vec<Target>> = fams
+        .iter()
+        .map(|fam| targets_of(fam, cfg, caps, &mut skipped))
+        .collect();
     let mut members: Vec<Box<dyn Nemesis>> = Vec::new();
     let mut plans = Vec::new();
     let mut final_ops = Vec::new();
-    let mut skipped = Vec::new();
-    let mut targets = |family: &str, ts: &[Target]| -> Vec<Target> {
-        let kept: Vec<Target> = ts
-            .iter()
-            .copied()
-            .filter(|t| *t != Target::Leader || caps.primaries)
-            .collect();
-        if kept.len() < ts.len() {
-            skipped.push(format!(
-                "{family} target leader: the Db cannot tell its leader"
-            ));
+    for (fam, targets) in fams.into_iter().zip(targets) {
+        if let Err(reason) = (fam.requires)(caps) {
+            skipped.push(format!("{}: {reason}", fam.name));
+            continue;
         }
-        kept
-    };
-    let fams = cfg.families()?;
-    let mut plan_targets: Vec<(&str, Vec<Target>)> = Vec::new();
-    for fam in &fams {
-        match *fam {
-            "kill" | "pause" | "loss" => {
-                let ts = match *fam {
-                    "kill" => &cfg.kill.targets,
-                    "pause" => &cfg.pause.targets,
-                    _ => &cfg.loss.targets,
-                };
-                plan_targets.push((fam, targets(fam, ts)));
-            }
-            _ => {}
-        }
+        let ask = Ask {
+            config: cfg,
+            caps,
+            targets,
+            skipped: &mut skipped,
+        };
+        let Some(member) = (fam.build)(ask) else {
+            continue;
+        };
+        plans.push(Plan {
+            starts: member.starts,
+            stop: fam.stop.to_string(),
+        });
+        members.push(member.nemesis);
+        final_ops.push((fam.stop.to_string(), Value::Null));
     }
-    for fam in fams {
-        match fam {
-            "partition" => {
-                let kinds: Vec<PartitionKind> = cfg
-                    .partition
-                    .targets
-                    .iter()
-                    .copied()
-                    .filter(|k| *k != PartitionKind::IsolateLeader || caps.primaries)
-                    .collect();
-                if kinds.len() < cfg.partition.targets.len() {
-                    skipped.push(
-                        "partition isolate-leader: the Db cannot tell its leader".to_string(),
-                    );
-                }
-                if kinds.is_empty() {
-                    continue;
-                }
-                plans.push(Plan {
-                    starts: vec![(
-                        "start-partition".into(),
-                        Some(("kind", kinds.iter().map(|k| k.name().to_string()).collect())),
-                    )],
-                    stop: "stop-partition".into(),
-                });
-                members.push(Box::new(PartitionNemesis::new(kinds)));
-                final_ops.push(("stop-partition".to_string(), Value::Null));
-            }
-            "kill" | "pause" | "loss" => {
-                let supported = match fam {
-                    "kill" => caps.kill,
-                    "pause" => caps.pause,
-                    _ => true,
-                };
-                if !supported {
-                    skipped.push(format!("{fam}: the Db does not support it"));
-                    continue;
-                }
-                let ts = plan_targets
-                    .iter()
-                    .find(|(f, _)| *f == fam)
-                    .map(|(_, t)| t.clone())
-                    .unwrap_or_default();
-                if ts.is_empty() {
-                    continue;
-                }
-                let choices = Some(("target", ts.iter().map(|t| t.name().to_string()).collect()));
-                let (start, stop, member): (&str, &str, Box<dyn Nemesis>) = match fam {
-                    "kill" => ("kill", "start", Box::new(ProcessNemesis::kill(ts))),
-                    "pause" => ("pause", "resume", Box::new(ProcessNemesis::pause(ts))),
-                    _ => (
-                        "start-loss",
-                        "stop-loss",
-                        Box::new(LossNemesis::new(cfg.loss.probability, ts)),
-                    ),
-                };
-                plans.push(Plan {
-                    starts: vec![(start.into(), choices)],
-                    stop: stop.into(),
-                });
-                members.push(member);
-                final_ops.push((stop.to_string(), Value::Null));
-            }
-            "clock" => {
-                if let Err(reason) = &caps.clock {
-                    skipped.push(format!("clock: {reason}"));
-                    continue;
-                }
-                let params = ClockParams {
-                    max_skew_ms: cfg.clock.max_skew_ms,
-                    min_skew_ms: cfg.clock.min_skew_ms,
-                    strobe_delta_ms: cfg.clock.strobe_delta_ms,
-                    strobe_period_ms: cfg.clock.strobe_period_ms,
-                    strobe_duration_ms: cfg.clock.strobe_duration_ms,
-                };
-                let starts = cfg
-                    .clock
-                    .targets
-                    .iter()
-                    .map(|t| {
-                        let (f, choice): (&str, Choice) = match t {
-                            ClockFault::Bump => ("bump-clock", None),
-                            ClockFault::BumpBack => {
-                                ("bump-clock", Some(("direction", vec!["back".to_string()])))
-                            }
-                            ClockFault::Strobe => ("strobe-clock", None),
-                        };
-                        (f.to_string(), choice)
-                    })
-                    .collect();
-                plans.push(Plan {
-                    starts,
-                    stop: "reset-clock".into(),
-                });
-                members.push(Box::new(ClockNemesis::new(params, caps.clock.clone())));
-                final_ops.push(("reset-clock".to_string(), Value::Null));
-            }
-            "election" => {
-                if !(caps.kill && caps.pause && caps.primaries) {
-                    skipped.push(
-                        "election: the Db cannot kill, pause and tell its leader".to_string(),
-                    );
-                    continue;
-                }
-                plans.push(Plan {
-                    starts: vec![(
-                        "start-election".into(),
-                        Some(("scenario", cfg.election.targets.clone())),
-                    )],
-                    stop: "stop-election".into(),
-                });
-                members.push(Box::new(ElectionNemesis::new(cfg.election.targets.clone())));
-                final_ops.push(("stop-election".to_string(), Value::Null));
-            }
-            _ => {}
-        }
-    }
-    let interval = Duration::from_secs_f64(cfg.interval);
     Ok(Package {
         nemesis: Box::new(Compose::new(members)),
-        schedule: Box::new(Schedule {
-            since: vec![None; plans.len()],
-            cool_until: vec![Duration::ZERO; plans.len()],
-            plans,
-            interval,
-            next_at: interval,
-            overlap: cfg.overlap,
-            max_fault: Duration::from_secs_f64(cfg.max_fault_duration),
-            cool_down: Duration::from_secs_f64(cfg.cool_down),
-        }),
+        schedule: Box::new(Schedule::new(plans, cfg)),
         final_ops,
         skipped,
     })
@@ -644,8 +116,12 @@ pub fn build(cfg: &NemesisConfig, caps: &Capabilities) -> Result<Package, Nemesi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generator::{GenCtx, Next};
+    use crate::nemesis::clock::ClockParams;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+    use serde_json::json;
+    use std::time::Duration;
 
     fn caps() -> Capabilities {
         Capabilities {
@@ -792,10 +268,10 @@ mod tests {
     }
 
     fn stop_of_family(stop: &str) -> &'static str {
-        START_STOP
+        super::super::family::REGISTRY
             .iter()
-            .find(|(_, s)| *s == stop)
-            .map(|(_, s)| *s)
+            .find(|fam| fam.stop == stop)
+            .map(|fam| fam.stop)
             .unwrap()
     }
 
@@ -864,6 +340,35 @@ mod tests {
             .iter()
             .all(|(_, _, v)| v.get("target") != Some(&json!("leader"))
                 && v.get("kind") != Some(&json!("isolate-leader"))));
+    }
+
+    /// The skipped notes keep their order: the leader targets of the
+    /// target-list families first, then each family in the order asked.
+    #[test]
+    fn skipped_notes_come_in_a_stable_order() {
+        let cfg = NemesisConfig {
+            faults: vec!["all".into(), "election".into()],
+            ..Default::default()
+        };
+        let weak = Capabilities {
+            kill: true,
+            pause: false,
+            primaries: false,
+            clock: Err("no faketime".into()),
+        };
+        let pkg = build(&cfg, &weak).unwrap();
+        assert_eq!(
+            pkg.skipped,
+            [
+                "kill target leader: the Db cannot tell its leader",
+                "pause target leader: the Db cannot tell its leader",
+                "partition isolate-leader: the Db cannot tell its leader",
+                "pause: the Db does not support it",
+                "clock: no faketime",
+                "election: the Db cannot kill, pause and tell its leader",
+            ]
+        );
+        assert_eq!(pkg.nemesis.name(), "partition+kill+loss");
     }
 
     #[test]

@@ -6,12 +6,39 @@
 //! `start-loss` takes `{"target": T, "pick": N}` and returns the nodes and
 //! the probability; `stop-loss` flushes the rules everywhere.
 
+use super::config::NemesisConfig;
+use super::family::{needs_nothing, target_start, Ask, Family, Member};
 use super::iptables::{self, LOSS_CHAIN};
-use super::target::{pick_of, resolve, Target};
+use super::target::{nodes_of_op, Target};
 use super::{Nemesis, NemesisError};
 use crate::db::Cluster;
 use crate::history::Op;
 use serde_json::{json, Value};
+
+/// The packet-loss family: `loss.targets` at `loss.probability`.
+pub const FAMILY: Family = Family {
+    name: "loss",
+    scenario: false,
+    starts: &["start-loss"],
+    stop: "stop-loss",
+    targets: Some(targets),
+    requires: needs_nothing,
+    build: member,
+};
+
+fn targets(cfg: &NemesisConfig) -> &[Target] {
+    &cfg.loss.targets
+}
+
+fn member(ask: Ask<'_>) -> Option<Member> {
+    if ask.targets.is_empty() {
+        return None;
+    }
+    Some(Member {
+        starts: target_start(FAMILY.starts[0], &ask.targets),
+        nemesis: Box::new(LossNemesis::new(ask.config.loss.probability, ask.targets)),
+    })
+}
 
 /// The packet-loss nemesis.
 #[derive(Debug)]
@@ -38,30 +65,23 @@ impl LossNemesis {
 
 impl Nemesis for LossNemesis {
     fn name(&self) -> &str {
-        "loss"
+        FAMILY.name
     }
 
     fn fs(&self) -> Vec<String> {
-        vec!["start-loss".into(), "stop-loss".into()]
+        FAMILY.fs()
     }
 
     fn setup(&mut self, cluster: &Cluster) -> Result<(), NemesisError> {
-        for node in &cluster.nodes {
-            iptables::ensure_chain(node, LOSS_CHAIN)?;
-        }
+        iptables::ensure_chains(&cluster.nodes, &[LOSS_CHAIN])?;
         self.heal(cluster).map(|_| ())
     }
 
     fn invoke(&mut self, cluster: &Cluster, op: &Op) -> Result<Value, NemesisError> {
         match op.f.as_str() {
             "start-loss" => {
-                let target = match op.value.get("target").and_then(Value::as_str) {
-                    Some(t) => t.parse::<Target>().map_err(|reason| NemesisError::BadOp {
-                        nemesis: "loss".into(),
-                        reason,
-                    })?,
-                    None => self.targets.first().copied().unwrap_or(Target::All),
-                };
+                let default = self.targets.first().copied().unwrap_or(Target::All);
+                let (target, chosen) = nodes_of_op(cluster, &op.value, default, "loss")?;
                 let p = op
                     .value
                     .get("probability")
@@ -73,16 +93,9 @@ impl Nemesis for LossNemesis {
                         reason: format!("probability {p} is not in (0, 1]"),
                     });
                 }
-                let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
-                let primaries = if target == Target::Leader {
-                    cluster.db.primaries(cluster)
-                } else {
-                    Vec::new()
-                };
-                let chosen = resolve(target, &names, &primaries, pick_of(&op.value));
                 self.heal(cluster)?;
                 let prob = format!("{p:.4}");
-                let rule: Vec<String> = [
+                let rule = iptables::rule(&[
                     "!",
                     "-i",
                     "lo",
@@ -94,9 +107,7 @@ impl Nemesis for LossNemesis {
                     &prob,
                     "-j",
                     "DROP",
-                ]
-                .map(String::from)
-                .to_vec();
+                ]);
                 for name in &chosen {
                     if let Some(node) = cluster.node(name) {
                         iptables::set_rules(node, LOSS_CHAIN, std::slice::from_ref(&rule))?;

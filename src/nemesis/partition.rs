@@ -24,6 +24,7 @@
 //! `{"kind": K, "pick": N}` and returns the grudge it applied;
 //! `stop-partition` flushes the rules on every node.
 
+use super::family::{needs_nothing, Ask, Family, Member};
 use super::iptables::{self, PARTITION_CHAIN, PARTITION_OUT_CHAIN};
 use super::target::{pick_of, rng_for};
 use super::{Nemesis, NemesisError};
@@ -255,27 +256,14 @@ impl PartitionNemesis {
         for node in &cluster.nodes {
             // First, let through what arrives on loopback: the resets our
             // own OUTPUT rejects generate carry the peer's source address.
-            let mut drop_in = vec![["-i", "lo", "-j", "RETURN"].map(String::from).to_vec()];
+            let mut drop_in = vec![iptables::rule(&["-i", "lo", "-j", "RETURN"])];
             for src in grudge.get(&node.name).into_iter().flatten() {
-                drop_in.push(["-s", &host(src)?, "-j", "DROP"].map(String::from).to_vec());
+                drop_in.push(iptables::rule(&["-s", &host(src)?, "-j", "DROP"]));
             }
             let mut refuse_out = Vec::new();
             for (dst, drops) in grudge {
                 if drops.contains(&node.name) {
-                    refuse_out.push(
-                        [
-                            "-d",
-                            &host(dst)?,
-                            "-p",
-                            "tcp",
-                            "-j",
-                            "REJECT",
-                            "--reject-with",
-                            "tcp-reset",
-                        ]
-                        .map(String::from)
-                        .to_vec(),
-                    );
+                    refuse_out.push(iptables::reset_tcp("-d", &host(dst)?, &[]));
                 }
             }
             if drop_in.len() > 1 {
@@ -293,20 +281,50 @@ fn grudge_json(g: &Grudge) -> Value {
     json!(g)
 }
 
+/// The partition family: the kinds in `partition.targets`, less
+/// `isolate-leader` when the Db cannot tell its leader.
+pub const FAMILY: Family = Family {
+    name: "partition",
+    scenario: false,
+    starts: &["start-partition"],
+    stop: "stop-partition",
+    targets: None,
+    requires: needs_nothing,
+    build: member,
+};
+
+fn member(ask: Ask<'_>) -> Option<Member> {
+    let asked = &ask.config.partition.targets;
+    let kinds: Vec<PartitionKind> = asked
+        .iter()
+        .copied()
+        .filter(|k| *k != PartitionKind::IsolateLeader || ask.caps.primaries)
+        .collect();
+    if kinds.len() < asked.len() {
+        ask.skipped
+            .push("partition isolate-leader: the Db cannot tell its leader".to_string());
+    }
+    if kinds.is_empty() {
+        return None;
+    }
+    let names = kinds.iter().map(|k| k.name().to_string()).collect();
+    Some(Member {
+        starts: vec![(FAMILY.starts[0].to_string(), Some(("kind", names)))],
+        nemesis: Box::new(PartitionNemesis::new(kinds)),
+    })
+}
+
 impl Nemesis for PartitionNemesis {
     fn name(&self) -> &str {
-        "partition"
+        FAMILY.name
     }
 
     fn fs(&self) -> Vec<String> {
-        vec!["start-partition".into(), "stop-partition".into()]
+        FAMILY.fs()
     }
 
     fn setup(&mut self, cluster: &Cluster) -> Result<(), NemesisError> {
-        for node in &cluster.nodes {
-            iptables::ensure_chain(node, PARTITION_CHAIN)?;
-            iptables::ensure_chain(node, PARTITION_OUT_CHAIN)?;
-        }
+        iptables::ensure_chains(&cluster.nodes, &[PARTITION_CHAIN, PARTITION_OUT_CHAIN])?;
         self.heal(cluster).map(|_| ())
     }
 

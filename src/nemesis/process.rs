@@ -6,12 +6,66 @@
 //! [`super::target`]) and return the nodes hit; `start` / `resume` undo
 //! everything this nemesis did and return the nodes touched.
 
-use super::target::{pick_of, resolve, Target};
+use super::config::NemesisConfig;
+use super::family::{target_start, Ask, Family, Member};
+use super::target::{nodes_of_op, Target};
 use super::{Nemesis, NemesisError};
 use crate::db::Cluster;
 use crate::history::Op;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+
+/// The kill family: `kill.targets`, when the Db can kill.
+pub const KILL: Family = Family {
+    name: "kill",
+    scenario: false,
+    starts: &["kill"],
+    stop: "start",
+    targets: Some(kill_targets),
+    requires: |caps| supported(caps.kill),
+    build: |ask| member(ask, ProcessFault::Kill),
+};
+
+/// The pause family: `pause.targets`, when the Db can pause.
+pub const PAUSE: Family = Family {
+    name: "pause",
+    scenario: false,
+    starts: &["pause"],
+    stop: "resume",
+    targets: Some(pause_targets),
+    requires: |caps| supported(caps.pause),
+    build: |ask| member(ask, ProcessFault::Pause),
+};
+
+fn kill_targets(cfg: &NemesisConfig) -> &[Target] {
+    &cfg.kill.targets
+}
+
+fn pause_targets(cfg: &NemesisConfig) -> &[Target] {
+    &cfg.pause.targets
+}
+
+fn supported(yes: bool) -> Result<(), String> {
+    match yes {
+        true => Ok(()),
+        false => Err("the Db does not support it".into()),
+    }
+}
+
+fn member(ask: Ask<'_>, fault: ProcessFault) -> Option<Member> {
+    if ask.targets.is_empty() {
+        return None;
+    }
+    let nemesis = ProcessNemesis {
+        fault,
+        targets: ask.targets,
+        hit: BTreeSet::new(),
+    };
+    Some(Member {
+        starts: target_start(nemesis.start_f(), &nemesis.targets),
+        nemesis: Box::new(nemesis),
+    })
+}
 
 /// Which process fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,18 +105,15 @@ impl ProcessNemesis {
         }
     }
 
-    fn start_f(&self) -> &'static str {
+    fn family(&self) -> &'static Family {
         match self.fault {
-            ProcessFault::Kill => "kill",
-            ProcessFault::Pause => "pause",
+            ProcessFault::Kill => &KILL,
+            ProcessFault::Pause => &PAUSE,
         }
     }
 
-    fn stop_f(&self) -> &'static str {
-        match self.fault {
-            ProcessFault::Kill => "start",
-            ProcessFault::Pause => "resume",
-        }
+    fn start_f(&self) -> &'static str {
+        self.family().starts[0]
     }
 
     /// Undo: restart killed nodes / resume paused ones. Tries every node
@@ -99,7 +150,7 @@ impl Nemesis for ProcessNemesis {
     }
 
     fn fs(&self) -> Vec<String> {
-        vec![self.start_f().into(), self.stop_f().into()]
+        self.family().fs()
     }
 
     fn setup(&mut self, _cluster: &Cluster) -> Result<(), NemesisError> {
@@ -109,20 +160,8 @@ impl Nemesis for ProcessNemesis {
     fn invoke(&mut self, cluster: &Cluster, op: &Op) -> Result<Value, NemesisError> {
         let f = op.f.as_str();
         if f == self.start_f() {
-            let target = match op.value.get("target").and_then(Value::as_str) {
-                Some(t) => t.parse::<Target>().map_err(|reason| NemesisError::BadOp {
-                    nemesis: self.start_f().into(),
-                    reason,
-                })?,
-                None => self.targets.first().copied().unwrap_or(Target::One),
-            };
-            let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
-            let primaries = if target == Target::Leader {
-                cluster.db.primaries(cluster)
-            } else {
-                Vec::new()
-            };
-            let chosen = resolve(target, &names, &primaries, pick_of(&op.value));
+            let default = self.targets.first().copied().unwrap_or(Target::One);
+            let (target, chosen) = nodes_of_op(cluster, &op.value, default, self.start_f())?;
             let mut hit = Vec::new();
             // A node that cannot be hit (e.g. paused while down) is recorded
             // and the others still are: the value must say what happened.
@@ -167,7 +206,7 @@ impl Nemesis for ProcessNemesis {
                 v["failed"] = Value::Object(failed);
             }
             Ok(v)
-        } else if f == self.stop_f() {
+        } else if f == self.family().stop {
             let key = match self.fault {
                 ProcessFault::Kill => "started",
                 ProcessFault::Pause => "resumed",

@@ -6,6 +6,8 @@
 //! schedule itself needs no node names, and the completion value records the
 //! concrete nodes.
 
+use super::NemesisError;
+use crate::db::Cluster;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -108,6 +110,31 @@ pub fn resolve(target: Target, nodes: &[String], primaries: &[String], pick: u64
         .filter(|x| chosen.contains(x))
         .cloned()
         .collect()
+}
+
+/// The target an op's `value` names (`default` when it names none) and
+/// the nodes of `cluster` it designates now; a bad name is an error of
+/// `nemesis`.
+pub fn nodes_of_op(
+    cluster: &Cluster,
+    value: &Value,
+    default: Target,
+    nemesis: &str,
+) -> Result<(Target, Vec<String>), NemesisError> {
+    let target = match value.get("target").and_then(Value::as_str) {
+        Some(t) => t.parse::<Target>().map_err(|reason| NemesisError::BadOp {
+            nemesis: nemesis.into(),
+            reason,
+        })?,
+        None => default,
+    };
+    let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let primaries = if target == Target::Leader {
+        cluster.db.primaries(cluster)
+    } else {
+        Vec::new()
+    };
+    Ok((target, resolve(target, &names, &primaries, pick_of(value))))
 }
 
 #[cfg(test)]

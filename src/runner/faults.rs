@@ -19,7 +19,7 @@ use super::signals::Stop;
 use crate::db::Cluster;
 use crate::generator::{GenCtx, Generator, Next};
 use crate::history::{Op, OpType, Process};
-use crate::nemesis::{package, Interrupt, Nemesis};
+use crate::nemesis::{family, Interrupt, Nemesis};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -122,7 +122,7 @@ impl Faults {
         let stop = if self.stops.contains(&f) {
             Some(f.clone())
         } else {
-            package::stop_of(&f).map(str::to_string)
+            family::stop_of(&f).map(str::to_string)
         };
         let is_stop = self.stops.contains(&f);
         match (&done.kind, &done.error) {
@@ -361,7 +361,7 @@ mod tests {
             nodes: Vec::new(),
             db: Arc::new(MemoryDb::new(Fault::None)),
         };
-        let stops = super::super::verdict::stop_fs(&Default::default());
+        let stops = crate::nemesis::config::NemesisConfig::default().stop_fs();
         let faults = Faults::new(Box::new(Echo), cluster, recorder, log, stops);
         let kill = serde_json::json!({"killed": ["n1", "n2"]});
         faults.invoke("kill".into(), kill).await;

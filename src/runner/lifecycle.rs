@@ -14,7 +14,7 @@ use super::log::RunLog;
 use super::recorder::Recorder;
 use super::schedule::{rng, Pacer, Stream};
 use super::signals::{self, Stop};
-use super::verdict::{stop_fs, RunFacts};
+use super::verdict::RunFacts;
 use super::worker::{self, Env, PhasePlan, Worker};
 use super::{RunError, RunOptions};
 use crate::db::memory::MemoryDb;
@@ -320,12 +320,13 @@ async fn with_cluster(
         Recorder::create(&dir.history_file())
             .map_err(|e| RunError::Internal(format!("history: {e}")))?,
     );
+    let stops = pkg.stop_fs();
     let faults = Faults::new(
         pkg.nemesis,
         cluster.clone(),
         recorder.clone(),
         log.clone(),
-        stop_fs(&spec.nemesis.config),
+        stops,
     );
     let nemesis_name = faults.name();
     let mut facts = RunFacts {

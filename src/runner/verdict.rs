@@ -13,13 +13,11 @@
 
 use super::RunError;
 use crate::checker::{compose, CheckResult, Validity};
-use crate::db::Capabilities;
-use crate::history::{History, OpType};
-use crate::nemesis::package::{self, NemesisConfig};
+use crate::history::History;
+use crate::nemesis::intervals;
 use crate::report::latency::{latencies, op_counts};
 use crate::spec::TestSpec;
-use crate::store::{FaultInterval, NemesisSummary, Phase, Results};
-use std::collections::HashSet;
+use crate::store::{NemesisSummary, Phase, Results};
 use std::time::Instant;
 
 /// Every checker of the spec's workload over `history`: the merged verdict,
@@ -34,75 +32,6 @@ pub fn check(
     let t = Instant::now();
     let (valid, results) = compose(&checkers, history);
     Ok((valid, results, t.elapsed().as_secs_f64()))
-}
-
-/// The `f`s that end a fault for this nemesis config: its final (heal) ops.
-pub fn stop_fs(cfg: &NemesisConfig) -> HashSet<String> {
-    let all = Capabilities {
-        kill: true,
-        pause: true,
-        primaries: true,
-        clock: Ok(()),
-    };
-    match package::build(cfg, &all) {
-        Ok(p) => p.final_ops.into_iter().map(|(f, _)| f).collect(),
-        Err(_) => package::START_STOP
-            .iter()
-            .map(|(_, stop)| stop.to_string())
-            .collect(),
-    }
-}
-
-/// The nemesis's fault intervals and failed ops, from the history.
-///
-/// A stop closes the open faults of its own family (its start `f`s, see
-/// [`package::START_STOP`]), not merely the last fault started: faults of
-/// several families overlap, and a `start` (the end of a kill) must not
-/// end a partition that is still in force. A stop `f` of no known family
-/// closes the last open fault, as a custom nemesis would expect.
-pub fn intervals(history: &History, stops: &HashSet<String>) -> (Vec<FaultInterval>, Vec<String>) {
-    let mut out: Vec<FaultInterval> = Vec::new();
-    let mut open: Vec<usize> = Vec::new();
-    let mut errors = Vec::new();
-    for op in history.ops.iter().filter(|o| o.process.is_nemesis()) {
-        if op.kind == OpType::Invoke {
-            continue;
-        }
-        if let Some(e) = &op.error {
-            let e = e
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| e.to_string());
-            errors.push(format!("{}: {e}", op.f));
-        }
-        if stops.contains(&op.f) {
-            let known = package::is_stop(&op.f);
-            let closing: Vec<usize> = if known {
-                open.iter()
-                    .copied()
-                    .filter(|&i| package::stop_of(&out[i].f) == Some(op.f.as_str()))
-                    .collect()
-            } else {
-                open.last().copied().into_iter().collect()
-            };
-            for i in closing {
-                out[i].end = Some(op.time);
-                out[i].stop_f = Some(op.f.clone());
-                open.retain(|&o| o != i);
-            }
-        } else {
-            out.push(FaultInterval {
-                f: op.f.clone(),
-                value: op.value.clone(),
-                start: op.time,
-                end: None,
-                stop_f: None,
-                ok: op.kind == OpType::Ok,
-            });
-            open.push(out.len() - 1);
-        }
-    }
-    (out, errors)
 }
 
 /// What a run (or analysis) knows besides the history and the checks.
@@ -129,7 +58,7 @@ pub fn results(
     (valid, checkers, secs): (Validity, Vec<CheckResult>, f64),
     facts: RunFacts,
 ) -> Results {
-    let (intervals, errors) = intervals(history, &stop_fs(&spec.nemesis.config));
+    let (intervals, errors) = intervals::of_run(history, &spec.nemesis.config);
     let nodes: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
     let quorum_share = crate::report::quorum::quorum_share(&nodes, &intervals, &facts.phases);
     let overall = if facts.interrupted.is_some() {
@@ -164,69 +93,6 @@ pub fn results(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Op, Process};
-    use serde_json::json;
-
-    #[test]
-    fn intervals_pair_starts_with_stops_and_keep_errors() {
-        let mut ops = Vec::new();
-        let mut push = |kind: OpType, f: &str, v: serde_json::Value, t: u64, err: Option<&str>| {
-            let mut o = Op::invoke(Process::Nemesis, f, v);
-            o.kind = kind;
-            o.time = t;
-            o.error = err.map(|e| json!(e));
-            ops.push(o);
-        };
-        push(OpType::Invoke, "kill", json!({"target": "one"}), 1, None);
-        push(OpType::Ok, "kill", json!({"killed": ["n2"]}), 2, None);
-        push(OpType::Invoke, "start", json!(null), 5, None);
-        push(OpType::Ok, "start", json!({"started": ["n2"]}), 6, None);
-        push(OpType::Invoke, "start-partition", json!({}), 8, None);
-        push(
-            OpType::Info,
-            "start-partition",
-            json!({}),
-            9,
-            Some("iptables failed"),
-        );
-        push(OpType::Ok, "stop-partition", json!(null), 12, None);
-        let stops: HashSet<String> = ["start", "stop-partition"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let (iv, errs) = intervals(&History::new(ops), &stops);
-        assert_eq!(iv.len(), 2);
-        assert_eq!((iv[0].start, iv[0].end), (2, Some(6)));
-        assert_eq!(iv[0].value, json!({"killed": ["n2"]}));
-        assert!(!iv[1].ok);
-        assert_eq!(iv[1].end, Some(12));
-        assert_eq!(errs, vec!["start-partition: iptables failed".to_string()]);
-    }
-
-    /// Regression: with one "open" slot, a kill's `start` closed the
-    /// partition started after the kill, and the kill stayed open.
-    #[test]
-    fn a_stop_closes_the_fault_of_its_own_family_when_faults_overlap() {
-        let mut ops = Vec::new();
-        for (f, v, t) in [
-            ("kill", json!({"killed": ["n1"]}), 1),
-            ("start-partition", json!({"grudge": {}}), 2),
-            ("start", json!({"started": ["n1"]}), 3),
-            ("stop-partition", json!({"healed": []}), 4),
-        ] {
-            let mut o = Op::invoke(Process::Nemesis, f, v);
-            o.kind = OpType::Ok;
-            o.time = t;
-            ops.push(o);
-        }
-        let (iv, _) = intervals(&History::new(ops), &stop_fs(&NemesisConfig::default()));
-        let spans: Vec<(&str, u64, Option<u64>)> =
-            iv.iter().map(|i| (i.f.as_str(), i.start, i.end)).collect();
-        assert_eq!(
-            spans,
-            [("kill", 1, Some(3)), ("start-partition", 2, Some(4))]
-        );
-    }
 
     #[test]
     fn an_interrupted_run_is_unknown_unless_its_partial_history_is_invalid() {
