@@ -43,8 +43,12 @@ pub struct DbEntry {
     pub check: fn(&ClusterSpec) -> Result<(), FieldError>,
     /// Build it from the cluster file (its own section) and the run's
     /// context, touching no node.
-    pub build: fn(&ClusterSpec, &DbContext) -> Result<Arc<dyn Db>, DbError>,
+    pub build: BuildDb,
 }
+
+/// A Db's constructor: from the cluster file (its own section) and the
+/// run's context, touching no node.
+pub type BuildDb = fn(&ClusterSpec, &DbContext) -> Result<Arc<dyn Db>, DbError>;
 
 /// The Dbs, in the order error messages list them.
 pub const DBS: &[DbEntry] = &[refkv::ENTRY, memory::ENTRY];
