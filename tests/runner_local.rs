@@ -51,7 +51,6 @@ fn a_local_refkv_run_under_partitions_and_kills_is_valid_and_leaves_nothing() {
     let opts = RunOptions {
         progress: Progress::Plain,
         binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_faultline"))),
-        ..Default::default()
     };
     let out = runner::run(&spec, &opts).expect("run");
     assert_eq!(out.verdict, Validity::Valid, "{:#?}", out.results.checkers);

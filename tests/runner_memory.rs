@@ -11,7 +11,7 @@ use faultline::history::jsonl::read_jsonl;
 use faultline::history::OpType;
 use faultline::nemesis::package::NemesisConfig;
 use faultline::runner::{self, RunError, RunOptions};
-use faultline::spec::{ClusterSpec, NemesisSpec, TestSpec};
+use faultline::spec::{ClusterSpec, MemorySpec, NemesisSpec, TestSpec};
 use faultline::store::Results;
 use std::path::Path;
 
@@ -24,11 +24,14 @@ fn spec(results: &Path, workload: &str, seed: u64, secs: f64) -> TestSpec {
     s
 }
 
-fn quiet(fault: Option<Fault>) -> RunOptions {
-    RunOptions {
-        memory_fault: fault,
-        ..RunOptions::quiet()
-    }
+fn quiet() -> RunOptions {
+    RunOptions::quiet()
+}
+
+/// `s` against a memory store with `fault` (its cluster's `memory` section).
+fn with_fault(mut s: TestSpec, fault: Fault) -> TestSpec {
+    s.cluster.memory = Some(MemorySpec { fault });
+    s
 }
 
 fn read_results(dir: &Path) -> Results {
@@ -40,7 +43,7 @@ fn read_results(dir: &Path) -> Results {
 fn correct_register_run_is_valid_and_its_files_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec(tmp.path(), "register", 42, 2.0);
-    let out = runner::run(&s, &quiet(None)).expect("run");
+    let out = runner::run(&s, &quiet()).expect("run");
     assert_eq!(out.verdict, Validity::Valid, "{:#?}", out.results.checkers);
     assert!(out.dir.starts_with(tmp.path().join("memory-register")));
 
@@ -110,7 +113,7 @@ fn correct_register_run_is_valid_and_its_files_agree() {
 fn set_run_with_final_reads_is_valid_and_lost_writes_are_invalid() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec(tmp.path(), "set", 7, 1.5);
-    let good = runner::run(&s, &quiet(None)).expect("run");
+    let good = runner::run(&s, &quiet()).expect("run");
     assert_eq!(
         good.verdict,
         Validity::Valid,
@@ -119,7 +122,11 @@ fn set_run_with_final_reads_is_valid_and_lost_writes_are_invalid() {
     );
     assert!(good.results.phases.iter().any(|p| p.name == "final"));
 
-    let bad = runner::run(&s, &quiet(Some(Fault::LoseWrites { every: 5 }))).expect("run");
+    let bad = runner::run(
+        &with_fault(s.clone(), Fault::LoseWrites { every: 5 }),
+        &quiet(),
+    )
+    .expect("run");
     assert_eq!(
         bad.verdict,
         Validity::Invalid,
@@ -127,6 +134,15 @@ fn set_run_with_final_reads_is_valid_and_lost_writes_are_invalid() {
         bad.results.checkers
     );
     assert_ne!(good.dir, bad.dir);
+    // The fault is the memory Db's section of the stored cluster.
+    let text = std::fs::read_to_string(bad.dir.join("test.yaml")).unwrap();
+    let stored: TestSpec = serde_norway::from_str(&text).unwrap();
+    assert_eq!(
+        stored.cluster.memory,
+        Some(MemorySpec {
+            fault: Fault::LoseWrites { every: 5 }
+        })
+    );
     // The stored run re-checks to the same verdict.
     assert_eq!(
         runner::analyze(&bad.dir).unwrap().verdict,
@@ -135,7 +151,7 @@ fn set_run_with_final_reads_is_valid_and_lost_writes_are_invalid() {
 
     // Stale reads on the register workload are not linearizable.
     let s = spec(tmp.path(), "register", 9, 1.5);
-    let stale = runner::run(&s, &quiet(Some(Fault::StaleReads { every: 3 }))).expect("run");
+    let stale = runner::run(&with_fault(s, Fault::StaleReads { every: 3 }), &quiet()).expect("run");
     assert_eq!(
         stale.verdict,
         Validity::Invalid,
@@ -148,7 +164,7 @@ fn set_run_with_final_reads_is_valid_and_lost_writes_are_invalid() {
 fn analyze_checks_a_history_cut_mid_line() {
     let tmp = tempfile::tempdir().unwrap();
     let s = spec(tmp.path(), "register", 3, 1.0);
-    let out = runner::run(&s, &quiet(None)).expect("run");
+    let out = runner::run(&s, &quiet()).expect("run");
     let path = out.dir.join("history.jsonl");
     let bytes = std::fs::read(&path).unwrap();
     let full = read_jsonl(&path).unwrap().history.len();
@@ -218,12 +234,12 @@ fn impossible_combinations_are_bad_input() {
     let mut s = spec(tmp.path(), "register", 1, 1.0);
     s.cluster.backend = "local".into();
     assert!(matches!(
-        runner::run(&s, &quiet(None)),
+        runner::run(&s, &quiet()),
         Err(RunError::BadInput(_))
     ));
     let mut s = spec(tmp.path(), "register", 1, 1.0);
     s.nemesis.config.faults = vec!["partition".into()];
-    match runner::run(&s, &quiet(None)) {
+    match runner::run(&s, &quiet()) {
         Err(RunError::BadInput(m)) => assert!(m.contains("backend none"), "{m}"),
         other => panic!("{other:?}"),
     }

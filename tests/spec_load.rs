@@ -268,7 +268,7 @@ fn flags_override_the_files() {
     assert!(s.leave_db_running);
     assert_eq!(s.seed, 42);
     assert_eq!(s.results_dir, PathBuf::from("/tmp/elsewhere"));
-    let bugs: Vec<String> = s.cluster.bugs.iter().map(|b| b.to_string()).collect();
+    let bugs: Vec<String> = s.cluster.refkv.bugs.iter().map(|b| b.to_string()).collect();
     assert_eq!(bugs, vec!["stale-read", "no-fsync"]);
 
     // --bug adds to the cluster file's bugs.
@@ -276,7 +276,7 @@ fn flags_override_the_files() {
     let mut o = with_cluster(&c);
     o.bugs = vec!["lease-read".into()];
     let s = resolve(o, root.path()).unwrap();
-    assert_eq!(s.cluster.bugs.iter().count(), 2);
+    assert_eq!(s.cluster.refkv.bugs.iter().count(), 2);
 }
 
 #[test]
@@ -323,7 +323,7 @@ fn the_defaults_are_the_documented_ones() {
         ),
         ("refkv", "local", 5)
     );
-    assert!(a.cluster.bugs.is_empty());
+    assert!(a.cluster.refkv.bugs.is_empty());
     assert_eq!(a.workload.name, "register");
     assert_eq!(a.workload.time_limit, 60.0);
     assert_eq!(a.workload.concurrency, Concurrency::PerNode(2));
@@ -732,6 +732,129 @@ fn the_workload_file_is_recorded_and_the_summary_shows_the_promise_and_relaxatio
     );
     assert!(
         e.contains("workloads/liar.yaml:2:1: file: is set by faultline"),
+        "{e}"
+    );
+}
+
+/// refkv's bugs live in its own section; the old top-level `bugs` still
+/// works, with a warning naming the file and line, and adds to them.
+#[test]
+fn refkv_bugs_live_in_its_section_and_the_old_key_warns() {
+    let root = empty_root();
+    let resolve_warned = |o: Overrides| load::resolve_with_warnings(&o, root.path()).unwrap();
+    let names = |s: &TestSpec| -> Vec<String> {
+        s.cluster.refkv.bugs.iter().map(|b| b.to_string()).collect()
+    };
+
+    let c = write(root.path(), "new.yaml", "refkv:\n  bugs: [no-fsync]\n");
+    let (s, warnings) = resolve_warned(with_cluster(&c));
+    assert_eq!(names(&s), ["no-fsync"]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    let c = write(
+        root.path(),
+        "old.yaml",
+        "nodes: 3\nbugs: [stale-read]\nrefkv:\n  bugs: [no-fsync]\n",
+    );
+    let mut o = with_cluster(&c);
+    o.bugs = vec!["vote-twice".into()];
+    let (s, warnings) = resolve_warned(o);
+    assert_eq!(names(&s), ["stale-read", "no-fsync", "vote-twice"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let want = format!("{}:2:1: bugs: ", c.display());
+    assert!(
+        warnings[0].starts_with(&want) && warnings[0].contains("deprecated"),
+        "{warnings:?}"
+    );
+    // test.yaml stores them in the section only.
+    let text = serde_norway::to_string(&s).unwrap();
+    assert!(
+        text.contains("    extra-args: []\n    bugs:\n    - stale-read\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("bugs:").count(), 1, "{text}");
+
+    // A bad bug in the section names the field and its position.
+    let c = write(root.path(), "bad.yaml", "refkv:\n  bugs: [stale-reads]\n");
+    let e = err(with_cluster(&c), root.path());
+    assert!(
+        e.starts_with(&format!("{}:2:", c.display())) && e.contains("refkv.bugs"),
+        "{e}"
+    );
+    // Bugs for another Db: the field is named.
+    let c = write(
+        root.path(),
+        "mem.yaml",
+        "db: memory\nbackend: none\nrefkv:\n  bugs: [no-fsync]\n",
+    );
+    let e = err(with_cluster(&c), root.path());
+    assert!(
+        e.contains(":4:3: refkv.bugs: only refkv has switchable bugs, not memory"),
+        "{e}"
+    );
+}
+
+/// A stored run from before the change (top-level `bugs`) still loads,
+/// its bugs now in refkv's section.
+#[test]
+fn a_stored_test_yaml_with_top_level_bugs_still_loads() {
+    let root = empty_root();
+    let mut s = resolve(
+        Overrides {
+            seed: Some(1),
+            ..Overrides::default()
+        },
+        root.path(),
+    )
+    .unwrap();
+    let text = serde_norway::to_string(&s)
+        .unwrap()
+        .replace("    extra-args: []\n    bugs: []\n", "    extra-args: []\n")
+        .replace(
+            "  ready-timeout:",
+            "  bugs:\n  - lease-read\n  ready-timeout:",
+        );
+    assert!(text.contains("\n  bugs:\n  - lease-read\n"), "{text}");
+    assert_eq!(text.matches("bugs:").count(), 1, "{text}");
+    let old: TestSpec = serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    s.cluster.refkv.bugs = "lease-read"
+        .parse::<faultline::refkv::bugs::Bug>()
+        .unwrap()
+        .into();
+    assert_eq!(old, s);
+}
+
+/// The memory Db's fault is its section; a section of the Db a cluster
+/// does not name is an error naming it.
+#[test]
+fn the_memory_fault_is_the_memory_section() {
+    let root = empty_root();
+    let c = write(
+        root.path(),
+        "m.yaml",
+        "db: memory\nbackend: none\nmemory:\n  fault: {kind: lose-writes, every: 5}\n",
+    );
+    let s = resolve(with_cluster(&c), root.path()).unwrap();
+    assert_eq!(
+        s.cluster.memory,
+        Some(faultline::spec::MemorySpec {
+            fault: faultline::client::memory::Fault::LoseWrites { every: 5 }
+        })
+    );
+    let c = write(root.path(), "r.yaml", "memory:\n  fault: {kind: none}\n");
+    let e = err(with_cluster(&c), root.path());
+    assert!(
+        e.contains(":1:1: memory: is the section of db memory; this cluster's db is refkv"),
+        "{e}"
+    );
+    let c = write(
+        root.path(),
+        "typo.yaml",
+        "db: memory\nbackend: none\nmemory:\n  fault:\n    kind: lose-writez\n",
+    );
+    let e = err(with_cluster(&c), root.path());
+    assert!(
+        e.contains("typo.yaml:5:11: memory.fault.kind: unknown variant"),
         "{e}"
     );
 }

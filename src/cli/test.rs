@@ -10,7 +10,7 @@ use crate::exit::{CliError, CmdResult};
 use crate::runner::{self, RunError, RunOptions};
 use crate::spec::{self, Concurrency, Overrides};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `faultline test`.
 ///
@@ -125,7 +125,11 @@ fn run_error(e: RunError) -> CliError {
 
 /// Run `faultline test`.
 pub fn run(args: Args) -> CmdResult {
-    let spec = spec::resolve(&args.overrides()).map_err(CliError::bad_input)?;
+    let (spec, warnings) = spec::resolve_with_warnings(&args.overrides(), Path::new("."))
+        .map_err(CliError::bad_input)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     if args.dry_run {
         let schedule = runner::dry_run(&spec).map_err(run_error)?;
         // A closed pipe (`| head`) ends the listing quietly, not in a panic.

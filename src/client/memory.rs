@@ -22,9 +22,15 @@ use std::sync::Mutex;
 /// A deterministic misbehaviour of [`MemoryKv`]. `every` counts calls of the
 /// affected kind: the `every`-th, `2*every`-th... call misbehaves (`every: 1`
 /// means every call; `0` disables the fault).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// In a cluster file it is the `memory` section's `fault`, its kind named
+/// by `kind`: `{kind: none}` (the default), or one misbehaviour with its
+/// period, e.g. `{kind: lose-writes, every: 5}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fault {
     /// Behave correctly.
+    #[default]
     None,
     /// Reads (plain reads, and the reads of a transaction) return the value a
     /// key held before its latest write instead of the current one.

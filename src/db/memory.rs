@@ -7,13 +7,59 @@
 //! nodes are names only, so it can neither be killed nor paused, has no
 //! leader and no clock to skew ([`Capabilities`] says so, and the nemesis
 //! package skips those families). With a [`Fault`] it misbehaves in a known
-//! way, so a test can show that a run catches the bug end to end.
+//! way, so a test can show that a run catches the bug end to end; the
+//! cluster file's `memory` section ([`MemorySpec`]) chooses it.
 
+use super::registry::{DbContext, DbEntry};
 use super::{Capabilities, Cluster, Consistency, Db, DbError, Node};
 use crate::client::memory::{Fault, MemoryKv};
 use crate::client::KvClient;
+use crate::spec::load::FieldError;
+use crate::spec::ClusterSpec;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The name of this Db in a cluster file's `db`.
+pub const NAME: &str = "memory";
+
+/// This Db in the [registry](super::registry): it runs inside faultline
+/// (backend `none`).
+pub const ENTRY: DbEntry = DbEntry {
+    name: NAME,
+    consistency: MemoryDb::CONSISTENCY,
+    backends: &["none"],
+    check,
+    build,
+};
+
+/// The memory Db's section of a cluster file (`memory:`), only with
+/// `db: memory`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct MemorySpec {
+    /// A misbehaviour injected into the store (default `none`): tests of
+    /// the harness show with it that a run catches a bug.
+    pub fault: Fault,
+}
+
+fn check(cluster: &ClusterSpec) -> Result<(), FieldError> {
+    if cluster.db != NAME && cluster.memory.is_some() {
+        return Err(FieldError::new(
+            NAME,
+            format!(
+                "is the section of db memory; this cluster's db is {}",
+                cluster.db
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn build(cluster: &ClusterSpec, _ctx: &DbContext) -> Result<Arc<dyn Db>, DbError> {
+    let fault = cluster.memory.as_ref().map(|m| m.fault).unwrap_or_default();
+    Ok(Arc::new(MemoryDb::new(fault)))
+}
 
 /// The in-process store as a [`Db`].
 pub struct MemoryDb {
@@ -41,14 +87,14 @@ impl MemoryDb {
 
 fn unsupported(what: &str) -> DbError {
     DbError::Unsupported {
-        db: "memory".into(),
+        db: NAME.into(),
         what: what.into(),
     }
 }
 
 impl Db for MemoryDb {
     fn name(&self) -> &str {
-        "memory"
+        NAME
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -6,10 +6,12 @@
 //! [`Capabilities`] so that a nemesis can say "skipped: etcd ignores
 //! libfaketime" instead of pretending. What it promises its clients is
 //! declared in [`Consistency`], so that the workloads' checkers hold it to
-//! exactly that promise (see [`Db::consistency`]).
+//! exactly that promise (see [`Db::consistency`]). Every Db is listed once,
+//! with its own section of the cluster file, in [`registry`].
 
 pub mod memory;
 pub mod refkv;
+pub mod registry;
 
 use crate::client::KvClient;
 use crate::remote::{Node, RemoteError};
@@ -98,14 +100,10 @@ impl std::fmt::Display for Consistency {
 
 /// What the Db a cluster file names in `db` promises, without building it
 /// (a stored run is checked without any node): `None` for a name no Db
-/// has. Each Db declares its promise once, as its `CONSISTENCY`, and
-/// returns the same from [`Db::consistency`].
+/// has. Each Db declares its promise once, in its [`registry::DbEntry`],
+/// and returns the same from [`Db::consistency`].
 pub fn consistency_of(db: &str) -> Option<Consistency> {
-    match db {
-        "refkv" => Some(refkv::RefKv::CONSISTENCY),
-        "memory" => Some(memory::MemoryDb::CONSISTENCY),
-        _ => None,
-    }
+    registry::by_name(db).map(|e| e.consistency)
 }
 
 /// A failure of the system's control plane.
@@ -217,7 +215,7 @@ mod tests {
 
     #[test]
     fn every_db_a_cluster_may_name_declares_the_promise_it_reports() {
-        for name in crate::spec::load::DBS {
+        for name in registry::NAMES {
             assert!(consistency_of(name).is_some(), "{name}");
         }
         assert_eq!(consistency_of("no-such-db"), None);

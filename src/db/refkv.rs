@@ -15,12 +15,15 @@
 //! the data directory (logs stay for the results). Only addresses in
 //! 10.213.7.0/24 or 127.0.0.0/8 are ever contacted.
 
+use super::registry::{DbContext, DbEntry};
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
 use crate::client::{KvClient, KvError, MicroOp};
 use crate::refkv::bugs::Bugs;
 use crate::remote::faketime::{self, write_offset};
 use crate::remote::{DaemonSpec, Signal};
+use crate::spec::load::FieldError;
+use crate::spec::ClusterSpec;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -56,6 +59,104 @@ impl Default for RefKvOptions {
             extra_args: Vec::new(),
         }
     }
+}
+
+impl RefKvOptions {
+    /// The options a cluster file's `refkv` section gives, nodes running
+    /// `binary`.
+    pub fn from_spec(spec: &RefKvSpec, binary: PathBuf) -> Self {
+        RefKvOptions {
+            binary,
+            bugs: spec.bugs.clone(),
+            client_port: spec.client_port,
+            peer_port: spec.peer_port,
+            faketime: spec.faketime,
+            extra_args: spec.extra_args.clone(),
+        }
+    }
+}
+
+/// The name of this Db in a cluster file's `db`.
+pub const NAME: &str = "refkv";
+
+/// This Db in the [registry](super::registry): it runs on machines (the
+/// `local` backend).
+pub const ENTRY: DbEntry = DbEntry {
+    name: NAME,
+    consistency: RefKv::CONSISTENCY,
+    backends: &["local"],
+    check,
+    build,
+};
+
+/// refkv's section of a cluster file (`refkv:`).
+///
+/// A cluster naming another Db may carry it (as every stored run's
+/// `test.yaml` always did), but may switch on no bug in it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct RefKvSpec {
+    /// Run nodes under libfaketime so clock faults apply (default true).
+    pub faketime: bool,
+    /// Client (HTTP) port on each node's address (default 8080).
+    pub client_port: u16,
+    /// Raft peer port on each node's address (default 8081).
+    pub peer_port: u16,
+    /// More `faultline node` flags, e.g. `[--election-timeout-ms, "300"]`.
+    pub extra_args: Vec<String>,
+    /// Bugs switched on in every node (default none; `--bug` adds to them).
+    /// Formerly the cluster file's top-level `bugs`, still read there.
+    pub bugs: Bugs,
+}
+
+impl Default for RefKvSpec {
+    fn default() -> Self {
+        RefKvSpec {
+            faketime: true,
+            client_port: 8080,
+            peer_port: 8081,
+            extra_args: Vec::new(),
+            bugs: Bugs::none(),
+        }
+    }
+}
+
+fn check(cluster: &ClusterSpec) -> Result<(), FieldError> {
+    let r = &cluster.refkv;
+    if cluster.db != NAME {
+        if !r.bugs.is_empty() {
+            return Err(FieldError::new(
+                "refkv.bugs",
+                format!("only refkv has switchable bugs, not {}", cluster.db),
+            ));
+        }
+        return Ok(());
+    }
+    if r.client_port == 0 {
+        return Err(FieldError::new("refkv.client-port", "must not be 0"));
+    }
+    if r.peer_port == 0 {
+        return Err(FieldError::new("refkv.peer-port", "must not be 0"));
+    }
+    if r.client_port == r.peer_port {
+        return Err(FieldError::new(
+            "refkv.peer-port",
+            format!("equals client-port ({})", r.client_port),
+        ));
+    }
+    Ok(())
+}
+
+fn build(cluster: &ClusterSpec, ctx: &DbContext) -> Result<Arc<dyn Db>, DbError> {
+    let binary = match &ctx.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| DbError::Other(format!("cannot find faultline's own binary: {e}")))?,
+    };
+    Ok(Arc::new(RefKv::new(RefKvOptions::from_spec(
+        &cluster.refkv,
+        binary,
+    ))))
 }
 
 /// Per-call timeout of the data-plane clients (above the node's default
@@ -397,7 +498,7 @@ where
 
 impl Db for RefKv {
     fn name(&self) -> &str {
-        "refkv"
+        NAME
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -17,8 +17,7 @@ use super::signals::{self, Stop};
 use super::verdict::RunFacts;
 use super::worker::{self, Env, PhasePlan, Worker};
 use super::{RunError, RunOptions};
-use crate::db::memory::MemoryDb;
-use crate::db::refkv::{RefKv, RefKvOptions};
+use crate::db::registry::{self, DbContext};
 use crate::db::{Cluster, Db};
 use crate::history::History;
 use crate::nemesis::package;
@@ -70,50 +69,19 @@ pub fn precheck(spec: &TestSpec) -> Result<(), RunError> {
 }
 
 /// The capabilities the Db of `spec` will have, without starting anything
-/// (for dry runs).
-pub fn planned_capabilities(spec: &TestSpec) -> crate::db::Capabilities {
-    match spec.cluster.db.as_str() {
-        "memory" => MemoryDb::new(crate::client::memory::Fault::None).capabilities(),
-        _ => crate::db::Capabilities {
-            kill: true,
-            pause: true,
-            primaries: true,
-            clock: if spec.cluster.refkv.faketime {
-                Ok(())
-            } else {
-                Err("refkv runs without libfaketime (faketime: false)".into())
-            },
-        },
-    }
+/// (for dry runs): the Db is built, which touches no node, and asked.
+pub fn planned_capabilities(spec: &TestSpec) -> Result<crate::db::Capabilities, RunError> {
+    Ok(make_db(spec, &RunOptions::default())?.capabilities())
 }
 
+/// The Db the cluster names, from its own section of the cluster file
+/// ([`crate::db::registry`]).
 fn make_db(spec: &TestSpec, opts: &RunOptions) -> Result<Arc<dyn Db>, RunError> {
-    match spec.cluster.db.as_str() {
-        "memory" => Ok(Arc::new(MemoryDb::new(
-            opts.memory_fault
-                .unwrap_or(crate::client::memory::Fault::None),
-        ))),
-        "refkv" => {
-            let binary = match &opts.binary {
-                Some(b) => b.clone(),
-                None => std::env::current_exe().map_err(|e| {
-                    RunError::Internal(format!("cannot find faultline's own binary: {e}"))
-                })?,
-            };
-            let r = &spec.cluster.refkv;
-            Ok(Arc::new(RefKv::new(RefKvOptions {
-                binary,
-                bugs: spec.cluster.bugs.clone(),
-                client_port: r.client_port,
-                peer_port: r.peer_port,
-                faketime: r.faketime,
-                extra_args: r.extra_args.clone(),
-            })))
-        }
-        other => Err(RunError::BadInput(format!(
-            "cluster: db {other:?} is unknown: expected refkv or memory"
-        ))),
-    }
+    registry::lookup(&spec.cluster.db).map_err(|e| RunError::BadInput(format!("cluster: {e}")))?;
+    let ctx = DbContext {
+        binary: opts.binary.clone(),
+    };
+    registry::build(&spec.cluster, &ctx).map_err(|e| RunError::Internal(e.to_string()))
 }
 
 /// Run `f` on the blocking pool; a panic is an internal error.

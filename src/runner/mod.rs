@@ -29,7 +29,6 @@ pub mod verdict;
 pub mod worker;
 
 use crate::checker::Validity;
-use crate::client::memory::Fault;
 use crate::history::jsonl::read_jsonl;
 use crate::report::progress::{Mode, Terminal};
 use crate::spec::TestSpec;
@@ -69,11 +68,9 @@ pub struct RunOptions {
     /// Terminal output.
     pub progress: Progress,
     /// The `faultline` binary the nodes run (`faultline node`); default: the
-    /// current executable.
+    /// current executable. (What a Db needs of the cluster file comes from
+    /// its own section of it, e.g. the memory Db's fault.)
     pub binary: Option<PathBuf>,
-    /// For db `memory` only: a fault injected into the in-process store
-    /// (tests of the harness show with it that a run catches a bug).
-    pub memory_fault: Option<Fault>,
 }
 
 impl RunOptions {
@@ -193,7 +190,7 @@ pub fn dry_run(spec: &TestSpec) -> Result<Vec<String>, RunError> {
     lifecycle::precheck(spec)?;
     let workload = crate::workload::by_name(&spec.workload.name, &spec.workload.config)
         .map_err(|e| RunError::BadInput(format!("workload: {e}")))?;
-    let caps = lifecycle::planned_capabilities(spec);
+    let caps = lifecycle::planned_capabilities(spec)?;
     let pkg = crate::nemesis::package::build(&spec.nemesis.config, &caps)
         .map_err(|e| RunError::BadInput(format!("nemesis {}: {e}", spec.nemesis.name)))?;
     let w = &spec.workload;

@@ -17,7 +17,7 @@
 //! found). Every error here is the user's to fix: exit code 254.
 
 use super::{ClusterSpec, Concurrency, NemesisSpec, TestSpec, WorkloadSpec};
-use crate::db::Capabilities;
+use crate::db::{registry, Capabilities};
 use crate::nemesis::package::{self, NemesisConfig, FAMILIES, SCENARIO_FAMILIES};
 use crate::nemesis::NemesisError;
 use crate::refkv::bugs::Bug;
@@ -34,8 +34,6 @@ pub const DEFAULT_NEMESIS: &str = "partition-kill";
 /// The default results directory.
 pub const DEFAULT_RESULTS_DIR: &str = "results";
 
-/// The systems a cluster file may name in `db`.
-pub const DBS: &[&str] = &["refkv", "memory"];
 /// The backends a cluster file may name in `backend`.
 pub const BACKENDS: &[&str] = crate::remote::backend::NAMES;
 
@@ -405,12 +403,38 @@ fn has_name(src: &Source) -> bool {
 }
 
 /// Parse a cluster file; its name is its `name` field or else the stem.
+/// Deprecated keys load into where they belong now; [`deprecations`] says
+/// which the file uses.
 pub fn parse_cluster(src: &Source) -> Result<ClusterSpec, SpecError> {
     let mut c: ClusterSpec = parse(src)?;
     if !has_name(src) {
         c.name = src.stem.clone();
     }
     Ok(c)
+}
+
+/// The deprecated keys a cluster file uses, one warning each naming the
+/// file, the line and the key's new place. They still work.
+pub fn deprecations(src: &Source) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        bugs: Option<serde_norway::Value>,
+    }
+    let uses_bugs = serde_norway::from_str::<Probe>(&src.text)
+        .map(|p| p.bugs.is_some())
+        .unwrap_or(false);
+    let mut out = Vec::new();
+    if uses_bugs {
+        let origin = Origin::File {
+            file: src.label.clone(),
+            at: locate(&src.text, "bugs"),
+        };
+        out.push(format!(
+            "{origin}: bugs: the top-level `bugs` key is deprecated; write refkv's bugs in \
+             its section instead (`refkv: {{bugs: [...]}}`)"
+        ));
+    }
+    out
 }
 
 /// Parse a workload file; a file without `name` is the workload its stem
@@ -516,11 +540,18 @@ pub struct FieldError {
     pub message: String,
 }
 
-fn fe(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.to_string(),
-        message: message.into(),
+impl FieldError {
+    /// `field` (its dotted YAML name) is wrong: `message`.
+    pub fn new(field: &str, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
+}
+
+fn fe(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError::new(field, message)
 }
 
 fn positive(field: &str, v: f64) -> Result<(), FieldError> {
@@ -544,19 +575,11 @@ fn non_negative(field: &str, v: f64, what: &str) -> Result<(), FieldError> {
 
 impl ClusterSpec {
     /// Check the values (serde checked the types): a known Db on a backend
-    /// that can run it, 1 ≤ nodes ≤ what the backend fits, bugs only for
-    /// refkv, distinct non-zero ports, a positive ready timeout.
+    /// that can run it, 1 ≤ nodes ≤ what the backend fits, a positive ready
+    /// timeout, and what each Db checks of its own section (bugs only for
+    /// refkv, distinct non-zero ports...; see [`registry::DbEntry::check`]).
     pub fn validate(&self) -> Result<(), FieldError> {
-        if !DBS.contains(&self.db.as_str()) {
-            return Err(fe(
-                "db",
-                format!(
-                    "unknown db {:?}: expected one of {}",
-                    self.db,
-                    DBS.join(", ")
-                ),
-            ));
-        }
+        registry::lookup(&self.db).map_err(|m| fe("db", m))?;
         if !BACKENDS.contains(&self.backend.as_str()) {
             return Err(fe(
                 "backend",
@@ -567,21 +590,7 @@ impl ClusterSpec {
                 ),
             ));
         }
-        match (self.db.as_str(), self.backend.as_str()) {
-            ("memory", "none") | ("refkv", "local") => {}
-            ("memory", _) => {
-                return Err(fe(
-                    "backend",
-                    "db memory runs inside faultline and needs `backend: none`",
-                ))
-            }
-            (db, _) => {
-                return Err(fe(
-                    "backend",
-                    format!("backend none has no nodes to run {db} on; use `backend: local`"),
-                ))
-            }
-        }
+        registry::check(self)?;
         if self.nodes == 0 {
             return Err(fe("nodes", "must be at least 1"));
         }
@@ -597,28 +606,8 @@ impl ClusterSpec {
                 ),
             ));
         }
-        if self.db != "refkv" && !self.bugs.is_empty() {
-            return Err(fe(
-                "bugs",
-                format!("only refkv has switchable bugs, not {}", self.db),
-            ));
-        }
         positive("ready-timeout", self.ready_timeout)?;
-        if self.db == "refkv" {
-            if self.refkv.client_port == 0 {
-                return Err(fe("refkv.client-port", "must not be 0"));
-            }
-            if self.refkv.peer_port == 0 {
-                return Err(fe("refkv.peer-port", "must not be 0"));
-            }
-            if self.refkv.client_port == self.refkv.peer_port {
-                return Err(fe(
-                    "refkv.peer-port",
-                    format!("equals client-port ({})", self.refkv.client_port),
-                ));
-            }
-        }
-        Ok(())
+        registry::check_sections(self)
     }
 }
 
@@ -720,7 +709,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// `--results` (default `results`).
     pub results_dir: Option<PathBuf>,
-    /// `--bug`, each a refkv bug name, added to the cluster file's.
+    /// `--bug`, each a refkv bug name, added to the cluster file's
+    /// `refkv.bugs`.
     pub bugs: Vec<String>,
 }
 
@@ -728,7 +718,7 @@ pub struct Overrides {
 fn flag_for(kind: Kind, field: &str, o: &Overrides) -> Option<&'static str> {
     match (kind, field) {
         (Kind::Cluster, "nodes") => o.nodes.is_some().then_some("--nodes"),
-        (Kind::Cluster, "bugs") => (!o.bugs.is_empty()).then_some("--bug"),
+        (Kind::Cluster, "refkv.bugs") => (!o.bugs.is_empty()).then_some("--bug"),
         (Kind::Workload, "concurrency") => o.concurrency.is_some().then_some("--concurrency"),
         (Kind::Workload, "rate") => o.rate.is_some().then_some("--rate"),
         (Kind::Workload, "time-limit") => o.time_limit.is_some().then_some("--time-limit"),
@@ -794,14 +784,25 @@ pub fn resolve(o: &Overrides) -> Result<TestSpec, SpecError> {
 /// Resolve a test: find and parse the cluster, workload and nemesis files
 /// (looked up under `root`), apply the flags, check every value and decide
 /// every field (concurrency from `2n` and the node count, the name, a
-/// random seed when none is given).
+/// random seed when none is given). See [`resolve_with_warnings`] for the
+/// warnings this drops.
 pub fn resolve_in(o: &Overrides, root: &Path) -> Result<TestSpec, SpecError> {
+    resolve_with_warnings(o, root).map(|(spec, _)| spec)
+}
+
+/// [`resolve_in`], and what the user should be told about the files
+/// (deprecated keys, with file and line) though the test resolved.
+pub fn resolve_with_warnings(
+    o: &Overrides,
+    root: &Path,
+) -> Result<(TestSpec, Vec<String>), SpecError> {
     let csrc = find(
         Kind::Cluster,
         o.cluster.as_deref().unwrap_or(DEFAULT_CLUSTER),
         root,
     )?;
     let mut cluster = parse_cluster(&csrc)?;
+    let warnings = deprecations(&csrc);
     let wsrc = find(
         Kind::Workload,
         o.workload.as_deref().unwrap_or(DEFAULT_WORKLOAD),
@@ -819,7 +820,7 @@ pub fn resolve_in(o: &Overrides, root: &Path) -> Result<TestSpec, SpecError> {
             name: b.clone(),
             valid: Bug::ALL.iter().map(|b| b.name().to_string()).collect(),
         })?;
-        cluster.bugs.insert(bug);
+        cluster.refkv.bugs.insert(bug);
     }
     if let Some(c) = o.concurrency {
         workload.concurrency = c;
@@ -867,7 +868,7 @@ pub fn resolve_in(o: &Overrides, root: &Path) -> Result<TestSpec, SpecError> {
         None => sanitize(&format!("{}-{}-{}", cluster.name, wsrc.stem, nemesis.name)),
     };
     let concurrency = workload.concurrency.resolve(cluster.nodes);
-    Ok(TestSpec {
+    let spec = TestSpec {
         name,
         concurrency,
         cluster,
@@ -880,7 +881,8 @@ pub fn resolve_in(o: &Overrides, root: &Path) -> Result<TestSpec, SpecError> {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_RESULTS_DIR)),
         leave_db_running: o.leave_db_running,
         test_count,
-    })
+    };
+    Ok((spec, warnings))
 }
 
 #[cfg(test)]

@@ -11,9 +11,13 @@
 
 pub mod load;
 
-pub use load::{resolve, resolve_in, FieldError, Kind, Origin, Overrides, SpecError};
+pub use load::{
+    resolve, resolve_in, resolve_with_warnings, FieldError, Kind, Origin, Overrides, SpecError,
+};
 
 use crate::checker::Checker;
+pub use crate::db::memory::MemorySpec;
+pub use crate::db::refkv::RefKvSpec;
 use crate::nemesis::package::NemesisConfig;
 use crate::refkv::bugs::Bugs;
 use crate::workload::Strictness;
@@ -21,9 +25,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// A cluster file (`clusters/*.yaml`): which system, on which backend, how
-/// many nodes.
+/// many nodes, and the options of the system in its own section (`refkv:`,
+/// `memory:`; see [`crate::db::registry`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+#[serde(from = "ClusterFile", rename_all = "kebab-case")]
 pub struct ClusterSpec {
     /// The cluster's name (the file's stem when loaded from a file).
     pub name: String,
@@ -36,12 +41,13 @@ pub struct ClusterSpec {
     pub backend: String,
     /// Number of nodes (default 5).
     pub nodes: usize,
-    /// refkv bugs switched on in every node (default none).
-    pub bugs: Bugs,
     /// Seconds to wait for the cluster to serve after setup (default 30).
     pub ready_timeout: f64,
-    /// refkv options.
+    /// refkv's options, its bugs included.
     pub refkv: RefKvSpec,
+    /// The memory Db's options; only with `db: memory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemorySpec>,
 }
 
 impl Default for ClusterSpec {
@@ -51,34 +57,60 @@ impl Default for ClusterSpec {
             db: "refkv".into(),
             backend: "local".into(),
             nodes: 5,
-            bugs: Bugs::none(),
             ready_timeout: 30.0,
             refkv: RefKvSpec::default(),
+            memory: None,
         }
     }
 }
 
-/// refkv's options in a cluster file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A cluster file as written: [`ClusterSpec`] and the keys it no longer
+/// has, which still load into where they belong now (see
+/// [`load::deprecations`] for the warning).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub struct RefKvSpec {
-    /// Run nodes under libfaketime so clock faults apply (default true).
-    pub faketime: bool,
-    /// Client (HTTP) port on each node's address (default 8080).
-    pub client_port: u16,
-    /// Raft peer port on each node's address (default 8081).
-    pub peer_port: u16,
-    /// More `faultline node` flags, e.g. `[--election-timeout-ms, "300"]`.
-    pub extra_args: Vec<String>,
+struct ClusterFile {
+    name: String,
+    db: String,
+    backend: String,
+    nodes: usize,
+    /// Deprecated: refkv's bugs, now `refkv.bugs` (added to them).
+    bugs: Bugs,
+    ready_timeout: f64,
+    refkv: RefKvSpec,
+    memory: Option<MemorySpec>,
 }
 
-impl Default for RefKvSpec {
+impl Default for ClusterFile {
     fn default() -> Self {
-        RefKvSpec {
-            faketime: true,
-            client_port: 8080,
-            peer_port: 8081,
-            extra_args: Vec::new(),
+        let c = ClusterSpec::default();
+        ClusterFile {
+            name: c.name,
+            db: c.db,
+            backend: c.backend,
+            nodes: c.nodes,
+            bugs: Bugs::none(),
+            ready_timeout: c.ready_timeout,
+            refkv: c.refkv,
+            memory: c.memory,
+        }
+    }
+}
+
+impl From<ClusterFile> for ClusterSpec {
+    fn from(f: ClusterFile) -> Self {
+        let mut refkv = f.refkv;
+        for bug in f.bugs.iter() {
+            refkv.bugs.insert(bug);
+        }
+        ClusterSpec {
+            name: f.name,
+            db: f.db,
+            backend: f.backend,
+            nodes: f.nodes,
+            ready_timeout: f.ready_timeout,
+            refkv,
+            memory: f.memory,
         }
     }
 }
@@ -339,7 +371,7 @@ impl TestSpec {
             format!(
                 "db {:?} is unknown: expected one of {}",
                 self.cluster.db,
-                load::DBS.join(", ")
+                crate::db::registry::NAMES.join(", ")
             )
         })?;
         let w = &self.workload;
@@ -359,7 +391,7 @@ impl TestSpec {
         let c = &self.cluster;
         let w = &self.workload;
         let n = &self.nemesis;
-        let bugs: Vec<String> = c.bugs.iter().map(|b| b.to_string()).collect();
+        let bugs: Vec<String> = c.refkv.bugs.iter().map(|b| b.to_string()).collect();
         let faults = match n.config.families() {
             Ok(f) if f.is_empty() => "none".to_string(),
             Ok(f) => f.join(", "),

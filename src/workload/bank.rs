@@ -31,7 +31,8 @@
 //! (value `null`; on `ok`, `{"0": b0, "1": b1, ...}`).
 
 use super::common::{
-    complete_error, complete_with_error, parse_config, pick_weighted, unknown_f, FinalReads,
+    complete_error, complete_with_error, keyless, parse_config, pick_weighted, read_all, unknown_f,
+    FinalReads,
 };
 use super::{Checks, Workload};
 use crate::checker::bank::BankChecker;
@@ -260,17 +261,12 @@ impl Generator for BankGen {
             // Any account but `from`, uniformly.
             let to = (from + rng.gen_range(1..n)) % n;
             let amount = rng.gen_range(1..=self.cfg.max_transfer);
-            Next::Op {
-                f: "transfer".into(),
-                key: None,
-                value: json!({"from": from, "to": to, "amount": amount}),
-            }
+            keyless(
+                "transfer",
+                json!({"from": from, "to": to, "amount": amount}),
+            )
         } else {
-            Next::Op {
-                f: "read".into(),
-                key: None,
-                value: Value::Null,
-            }
+            read_all()
         }
     }
 }

@@ -73,6 +73,21 @@ pub fn unknown_f(op: &Op, workload: &str) -> Op {
     )
 }
 
+/// An op on the workload's own key(s), not on one chosen per op: `f` with
+/// `value` (bank's transfers, set's and counter's adds).
+pub fn keyless(f: &str, value: Value) -> Next {
+    Next::Op {
+        f: f.into(),
+        key: None,
+        value,
+    }
+}
+
+/// A read of the workload's whole state (`f: read`, value `null`).
+pub fn read_all() -> Next {
+    keyless("read", Value::Null)
+}
+
 /// Final phase: every worker thread runs `per_thread` reads (`f: read`,
 /// value `null`), then waits (`Pending`) until every thread is through, then
 /// the generator is `Done`.
@@ -99,11 +114,7 @@ impl Generator for FinalReads {
         }
         if self.done[ctx.thread] < self.per_thread {
             self.done[ctx.thread] += 1;
-            return Next::Op {
-                f: "read".into(),
-                key: None,
-                value: Value::Null,
-            };
+            return read_all();
         }
         if self.done.iter().all(|d| *d >= self.per_thread) {
             Next::Done

@@ -15,7 +15,9 @@
 //! Ops: `add` (value: the delta, `1..=max_delta`), `read` (value `null`; on
 //! `ok`, the counter's value).
 
-use super::common::{complete_error, parse_config, pick_weighted, unknown_f, FinalReads};
+use super::common::{
+    complete_error, keyless, parse_config, pick_weighted, read_all, unknown_f, FinalReads,
+};
 use super::{Checks, Departure, Workload};
 use crate::checker::counter::CounterChecker;
 use crate::client::{KvClient, MicroOp};
@@ -102,17 +104,9 @@ impl Generator for CounterGen {
     fn next(&mut self, _ctx: &GenCtx, rng: &mut dyn RngCore) -> Next {
         let m = &self.cfg.mix;
         if pick_weighted(&[m.add, m.read], rng) == 0 {
-            Next::Op {
-                f: "add".into(),
-                key: None,
-                value: json!(rng.gen_range(1..=self.cfg.max_delta)),
-            }
+            keyless("add", json!(rng.gen_range(1..=self.cfg.max_delta)))
         } else {
-            Next::Op {
-                f: "read".into(),
-                key: None,
-                value: Value::Null,
-            }
+            read_all()
         }
     }
 }

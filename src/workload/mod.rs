@@ -172,25 +172,61 @@ impl Strictness {
     }
 }
 
-/// The workloads [`by_name`] knows.
-pub const NAMES: &[&str] = &["register", "set", "bank", "counter"];
+/// One workload a workload file may name.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadEntry {
+    /// The name in a workload file's `name` (`register`).
+    pub name: &'static str,
+    /// Build it from its `config` (`null` = all defaults); errors name the
+    /// bad field.
+    pub build: fn(&serde_json::Value) -> Result<Box<dyn Workload>, String>,
+}
+
+/// Every workload, in the order error messages list them: adding one is a
+/// new module and one line here.
+pub const WORKLOADS: &[WorkloadEntry] = &[
+    WorkloadEntry {
+        name: "register",
+        build: |cfg| Ok(Box::new(register::Register::from_config(cfg)?)),
+    },
+    WorkloadEntry {
+        name: "set",
+        build: |cfg| Ok(Box::new(set::Set::from_config(cfg)?)),
+    },
+    WorkloadEntry {
+        name: "bank",
+        build: |cfg| Ok(Box::new(bank::Bank::from_config(cfg)?)),
+    },
+    WorkloadEntry {
+        name: "counter",
+        build: |cfg| Ok(Box::new(counter::Counter::from_config(cfg)?)),
+    },
+];
+
+/// The names of [`WORKLOADS`], in order: the workloads [`by_name`] knows.
+pub const NAMES: &[&str] = &names();
+
+const fn names() -> [&'static str; WORKLOADS.len()] {
+    let mut out = [""; WORKLOADS.len()];
+    let mut i = 0;
+    while i < WORKLOADS.len() {
+        out[i] = WORKLOADS[i].name;
+        i += 1;
+    }
+    out
+}
 
 /// The workload called `name`, configured by `cfg` (a JSON object of that
 /// workload's `Config` fields; `null` = all defaults). Errors name the
 /// unknown workload and the valid names, or the bad field.
 pub fn by_name(name: &str, cfg: &serde_json::Value) -> Result<Box<dyn Workload>, String> {
-    Ok(match name {
-        "register" => Box::new(register::Register::from_config(cfg)?),
-        "set" => Box::new(set::Set::from_config(cfg)?),
-        "bank" => Box::new(bank::Bank::from_config(cfg)?),
-        "counter" => Box::new(counter::Counter::from_config(cfg)?),
-        other => {
-            return Err(format!(
-                "unknown workload {other:?}: expected one of {}",
-                NAMES.join(", ")
-            ))
-        }
-    })
+    match WORKLOADS.iter().find(|w| w.name == name) {
+        Some(w) => (w.build)(cfg),
+        None => Err(format!(
+            "unknown workload {name:?}: expected one of {}",
+            NAMES.join(", ")
+        )),
+    }
 }
 
 #[cfg(test)]

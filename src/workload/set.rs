@@ -21,7 +21,9 @@
 //! it), which relies on the replicas converging during the recovery period
 //! before the final reads.
 
-use super::common::{complete_error, parse_config, pick_weighted, unknown_f, FinalReads};
+use super::common::{
+    complete_error, keyless, parse_config, pick_weighted, read_all, unknown_f, FinalReads,
+};
 use super::{Checks, Departure, Workload};
 use crate::checker::set::SetChecker;
 use crate::client::{KvClient, MicroOp};
@@ -116,17 +118,9 @@ impl Generator for SetGen {
         if pick_weighted(&[self.mix.add, self.mix.read], rng) == 0 {
             let e = self.next_element;
             self.next_element += 1;
-            Next::Op {
-                f: "add".into(),
-                key: None,
-                value: json!(e),
-            }
+            keyless("add", json!(e))
         } else {
-            Next::Op {
-                f: "read".into(),
-                key: None,
-                value: Value::Null,
-            }
+            read_all()
         }
     }
 }
