@@ -361,7 +361,7 @@ mod tests {
             nodes: Vec::new(),
             db: Arc::new(MemoryDb::new(Fault::None)),
         };
-        let stops = super::super::verdict::stop_fs(&Default::default());
+        let stops = crate::report::verdict::stop_fs(&Default::default());
         let faults = Faults::new(Box::new(Echo), cluster, recorder, log, stops);
         let kill = serde_json::json!({"killed": ["n1", "n2"]});
         faults.invoke("kill".into(), kill).await;

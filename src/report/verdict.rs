@@ -3,7 +3,10 @@
 //! start and stop ops into fault intervals, measure the share of the main
 //! phase with a quorum up ([`crate::report::quorum`]), count ops and compute
 //! latency quantiles. Shared by the end of a run and by `faultline
-//! analyze`.
+//! analyze` ([`reanalyze`]).
+//!
+//! The checkers are built once per test ([`Judge`]): a run builds them from
+//! the workload it drove, a stored run from its `test.yaml`.
 //!
 //! An interrupted run (a signal, or a run that never stored its results)
 //! is `unknown` unless its partial history is already `invalid`: the
@@ -11,29 +14,67 @@
 //! turn a CI job killed by its timeout green. `results.json` keeps the
 //! checkers' own verdict of the partial history in `history_valid`.
 
-use super::RunError;
-use crate::checker::{compose, CheckResult, Validity};
+use super::results::{NemesisSummary, Phase, Results};
+use super::stored::StoredRun;
+use super::ReportError;
+use crate::checker::{compose, CheckResult, Checker, Validity};
 use crate::db::Capabilities;
 use crate::history::{History, OpType};
 use crate::nemesis::package::{self, NemesisConfig};
 use crate::report::latency::{latencies, op_counts};
 use crate::spec::TestSpec;
-use crate::store::{FaultInterval, NemesisSummary, Phase, Results};
+use crate::store::FaultInterval;
+use crate::workload::{Strictness, Workload};
 use std::collections::HashSet;
 use std::time::Instant;
 
-/// Every checker of the spec's workload over `history`: the merged verdict,
-/// each checker's result and the seconds it all took.
-pub fn check(
-    spec: &TestSpec,
-    history: &History,
-) -> Result<(Validity, Vec<CheckResult>, f64), RunError> {
-    let (checkers, _) = spec
-        .checks()
-        .map_err(|e| RunError::BadInput(format!("workload: {e}")))?;
-    let t = Instant::now();
-    let (valid, results) = compose(&checkers, history);
-    Ok((valid, results, t.elapsed().as_secs_f64()))
+/// The checks of one test, built once: the workload's checkers, as strict
+/// as the Db promises unless the workload's config relaxes them, and what
+/// they hold the system to.
+pub struct Judge {
+    checkers: Vec<Box<dyn Checker>>,
+    promise: Strictness,
+}
+
+/// What the checkers said of a history.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// Every checker's verdict, merged.
+    pub valid: Validity,
+    /// Each checker's result.
+    pub checkers: Vec<CheckResult>,
+    /// The seconds the checks took.
+    pub seconds: f64,
+    /// What the checks held the system to (`None`: not known).
+    pub promise: Option<Strictness>,
+}
+
+impl Judge {
+    /// The checks of `spec`, building its workload (for a stored run).
+    pub fn for_spec(spec: &TestSpec) -> Result<Judge, ReportError> {
+        let (checkers, promise) = spec.checks().map_err(ReportError::Workload)?;
+        Ok(Judge { checkers, promise })
+    }
+
+    /// The checks of `spec` from `workload`, the one the run drove (so it
+    /// is not built a second time).
+    pub fn for_workload(spec: &TestSpec, workload: &dyn Workload) -> Result<Judge, ReportError> {
+        let (checkers, promise) = spec.checks_of(workload).map_err(ReportError::Workload)?;
+        Ok(Judge { checkers, promise })
+    }
+
+    /// Every checker over `history`: the merged verdict, each checker's
+    /// result and the seconds it all took.
+    pub fn check(&self, history: &History) -> Checked {
+        let t = Instant::now();
+        let (valid, checkers) = compose(&self.checkers, history);
+        Checked {
+            valid,
+            checkers,
+            seconds: t.elapsed().as_secs_f64(),
+            promise: Some(self.promise.clone()),
+        }
+    }
 }
 
 /// The `f`s that end a fault for this nemesis config: its final (heal) ops.
@@ -123,12 +164,13 @@ pub struct RunFacts {
 }
 
 /// Assemble `results.json`.
-pub fn results(
-    spec: &TestSpec,
-    history: &History,
-    (valid, checkers, secs): (Validity, Vec<CheckResult>, f64),
-    facts: RunFacts,
-) -> Results {
+pub fn results(spec: &TestSpec, history: &History, checked: Checked, facts: RunFacts) -> Results {
+    let Checked {
+        valid,
+        checkers,
+        seconds: secs,
+        promise,
+    } = checked;
     let (intervals, errors) = intervals(history, &stop_fs(&spec.nemesis.config));
     let nodes: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
     let quorum_share = crate::report::quorum::quorum_share(&nodes, &intervals, &facts.phases);
@@ -157,8 +199,36 @@ pub fn results(
         phases: facts.phases,
         warnings: facts.warnings,
         check_seconds: (secs * 1000.0).round() / 1000.0,
-        promise: spec.checks().ok().map(|(_, strictness)| strictness),
+        promise,
     }
+}
+
+/// Check a stored run again: its history with the checkers of its
+/// `test.yaml`, and the facts of its `results.json` (start, interruption,
+/// nemesis, phases) kept. A run with no `results.json` did not finish, and
+/// is `unknown` unless its history is `invalid`.
+pub fn reanalyze(run: &StoredRun) -> Result<Results, ReportError> {
+    let checked = Judge::for_spec(&run.spec)?.check(&run.history);
+    let warnings = run.history_warnings.clone();
+    let facts = match &run.results {
+        Some(p) => RunFacts {
+            start: p.start.clone(),
+            interrupted: p.interrupted.clone(),
+            nemesis: p.nemesis.name.clone(),
+            skipped: p.nemesis.skipped.clone(),
+            phases: p.phases.clone(),
+            warnings,
+        },
+        None => RunFacts {
+            interrupted: Some(
+                "no results.json: the run did not finish (killed?); re-checked by analyze".into(),
+            ),
+            nemesis: run.spec.nemesis.name.clone(),
+            warnings,
+            ..Default::default()
+        },
+    };
+    Ok(results(&run.spec, &run.history, checked, facts))
 }
 
 #[cfg(test)]
@@ -244,7 +314,13 @@ mod tests {
                 interrupted: interrupted.map(str::to_string),
                 ..Default::default()
             };
-            let r = results(&spec, &h, (checked, Vec::new(), 0.0), facts);
+            let c = Checked {
+                valid: checked,
+                checkers: Vec::new(),
+                seconds: 0.0,
+                promise: None,
+            };
+            let r = results(&spec, &h, c, facts);
             assert_eq!(r.valid, want, "{checked} interrupted by {interrupted:?}");
             assert_eq!(r.history_valid, Some(checked));
         }
