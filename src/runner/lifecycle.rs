@@ -1,9 +1,9 @@
 //! One run, start to end, as named phases: provision → set up the Db
-//! ([`setup_db`]) → set up the nemesis → main (workers and nemesis,
-//! [`main_phase`]) → heal ([`heal_phase`]) → recovery ([`recovery_phase`])
-//! → final reads ([`final_phase`]) → collect node logs → tear down
-//! ([`teardown`]) → (the caller checks and stores). One helper,
-//! [`Timeline::phase`], shows each phase at the terminal and records its
+//! (`setup_db`) → set up the nemesis → main (workers and nemesis,
+//! `main_phase`) → heal (`heal_phase`) → recovery (`recovery_phase`) →
+//! final reads (`final_phase`) → collect node logs → tear down
+//! (`teardown`) → (the caller checks and stores). One helper,
+//! `Timeline::phase`, shows each phase at the terminal and records its
 //! times on the history's clock (`phases` in `results.json`: main, heal,
 //! recovery, final).
 //!
@@ -198,23 +198,35 @@ pub async fn execute(
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    let r = provisioned(spec, opts, dir, &log, &stop, start, workload).await;
+    let run = Run {
+        spec,
+        dir,
+        log: &log,
+        stop: &stop,
+    };
+    let r = provisioned(&run, opts, start, workload).await;
     ticker.abort();
     listener.abort();
     r
 }
 
-/// Provision the nodes and make the Db, run [`with_cluster`], then collect
+/// What every step of one run reads.
+struct Run<'a> {
+    spec: &'a TestSpec,
+    dir: &'a RunDir,
+    log: &'a Arc<RunLog>,
+    stop: &'a Stop,
+}
+
+/// Provision the nodes and make the Db, run `with_cluster`, then collect
 /// the node logs and tear down: once provisioned, on every path.
 async fn provisioned(
-    spec: &TestSpec,
+    run: &Run<'_>,
     opts: &RunOptions,
-    dir: &RunDir,
-    log: &Arc<RunLog>,
-    stop: &Stop,
     start: String,
     workload: Arc<dyn Workload>,
 ) -> Result<Finished, RunError> {
+    let Run { spec, dir, log, .. } = *run;
     let names: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
     let work_dir = dir.path.join("work");
     let mut be = backend::by_name(&spec.cluster.backend)?;
@@ -240,17 +252,7 @@ async fn provisioned(
     };
     let cluster = Cluster { nodes, db };
     let mut warnings = Vec::new();
-    let r = with_cluster(
-        spec,
-        dir,
-        log,
-        stop,
-        &cluster,
-        workload,
-        &mut warnings,
-        start,
-    )
-    .await;
+    let r = with_cluster(run, &cluster, workload, &mut warnings, start).await;
 
     // Node logs, then teardown: on every path.
     log.terminal().phase("teardown", None);
@@ -371,17 +373,19 @@ async fn setup_db(spec: &TestSpec, cluster: &Cluster, log: &RunLog) -> Result<()
 
 /// Set up the Db, build the nemesis and open the history, then run the
 /// phases: nemesis setup, main, heal, recovery, final reads.
-#[allow(clippy::too_many_arguments)]
 async fn with_cluster(
-    spec: &TestSpec,
-    dir: &RunDir,
-    log: &Arc<RunLog>,
-    stop: &Stop,
+    run: &Run<'_>,
     cluster: &Cluster,
     workload: Arc<dyn Workload>,
     warnings: &mut Vec<String>,
     start: String,
 ) -> Result<Finished, RunError> {
+    let Run {
+        spec,
+        dir,
+        log,
+        stop,
+    } = *run;
     setup_db(spec, cluster, log).await?;
     let pkg = package::build(&spec.nemesis.config, &cluster.db.capabilities())
         .map_err(|e| RunError::BadInput(format!("nemesis {}: {e}", spec.nemesis.name)))?;
@@ -410,10 +414,14 @@ async fn with_cluster(
         schedule: pkg.schedule,
         final_ops: pkg.final_ops,
     };
-    with_nemesis(
-        spec, log, stop, cluster, workload, recorder, nemesis, warnings, facts,
-    )
-    .await
+    let env = Arc::new(Env {
+        workload,
+        cluster: cluster.clone(),
+        recorder,
+        log: log.clone(),
+        stop: stop.clone(),
+    });
+    with_nemesis(spec, env, nemesis, warnings, facts).await
 }
 
 /// The nemesis of a run and what it will do.
@@ -427,14 +435,9 @@ struct Nemesis {
 /// nothing returns before the heal: the phases return no errors, and a
 /// failed nemesis setup skips the main phase, heals, and fails the run
 /// only after.
-#[allow(clippy::too_many_arguments)]
 async fn with_nemesis(
     spec: &TestSpec,
-    log: &Arc<RunLog>,
-    stop: &Stop,
-    cluster: &Cluster,
-    workload: Arc<dyn Workload>,
-    recorder: Arc<Recorder>,
+    env: Arc<Env>,
     nemesis: Nemesis,
     warnings: &mut Vec<String>,
     mut facts: RunFacts,
@@ -444,6 +447,7 @@ async fn with_nemesis(
         schedule,
         final_ops,
     } = nemesis;
+    let (log, stop, recorder) = (&env.log, &env.stop, &env.recorder);
     let term = log.terminal().clone();
     let mut timeline = Timeline::new(recorder.clone(), term.clone());
 
@@ -452,13 +456,6 @@ async fn with_nemesis(
     if let Err(e) = &setup {
         log.warn(format!("nemesis {} setup failed: {e}", facts.nemesis));
     }
-    let env = Arc::new(Env {
-        workload: workload.clone(),
-        cluster: cluster.clone(),
-        recorder: recorder.clone(),
-        log: log.clone(),
-        stop: stop.clone(),
-    });
     let mut workers = Worker::spawn_all(&env, spec.concurrency);
     if setup.is_ok() {
         workers = main_phase(spec, &env, &faults, schedule, workers, &mut timeline).await;
