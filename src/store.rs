@@ -1,4 +1,4 @@
-//! The results store: where a run's files live and what `results.json` holds.
+//! The results store: where a run's files live.
 //!
 //! A run is stored under `<results>/<test>/<start-time>/` ([`RunDir`]):
 //!
@@ -6,20 +6,24 @@
 //!   replay the run's op and fault schedule;
 //! - `history.jsonl`: every op, streamed while the run goes (see
 //!   [`crate::history::jsonl`]);
-//! - `results.json`: [`Results`] — every checker's verdict and details, the
-//!   overall verdict, the seed, op counts, latency quantiles, the nemesis's
-//!   fault intervals and the phases, for terminal and HTML reports alike;
+//! - `results.json`: every checker's verdict and details, the overall
+//!   verdict, the seed, op counts, latency quantiles, the nemesis's fault
+//!   intervals and the phases (its type is `crate::report::results::Results`;
+//!   this module reads and writes it as any serde value);
 //! - `faultline.log`: the harness's own log lines;
 //! - `nodes/<node>/`: the logs of each node.
 //!
 //! `<results>/latest` and `<results>/<test>/latest` are symlinks to the most
 //! recent run directory. Start times are UTC, `YYYYmmddTHHMMSS.mmmZ`, so run
 //! directories sort by time.
+//!
+//! This module knows the layout only: it reads and writes files as serde
+//! values and never what a report makes of them (`report` uses `store`,
+//! never the other way).
 
-use crate::checker::{CheckResult, Validity};
-use crate::report::latency::{LatencyRow, OpCounts};
 use crate::spec::TestSpec;
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +37,44 @@ pub const RESULTS_FILE: &str = "results.json";
 pub const LOG_FILE: &str = "faultline.log";
 /// `nodes/`.
 pub const NODES_DIR: &str = "nodes";
+
+/// Why a file of a run directory could not be read or written. Display:
+/// `FILE: what is wrong`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading, writing, creating or linking `path` failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// `path` does not hold (or a value cannot become) what was expected.
+    #[error("{}: {reason}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// The parser's or serializer's message.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    fn io(path: &Path, source: io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn format(path: &Path, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Format {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
+}
 
 /// One run's directory.
 #[derive(Debug, Clone)]
@@ -63,10 +105,6 @@ pub fn safe_name(name: &str) -> String {
     }
 }
 
-fn at(path: &Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-}
-
 impl RunDir {
     /// Create `<root>/<test>/<start>/` for a run starting at `start`. When
     /// that directory exists already (two runs in one millisecond), a
@@ -75,13 +113,13 @@ impl RunDir {
         root: &Path,
         test: &str,
         start: chrono::DateTime<chrono::Utc>,
-    ) -> io::Result<Self> {
+    ) -> Result<Self, StoreError> {
         let stamp = start.format("%Y%m%dT%H%M%S%.3fZ").to_string();
         let parent = root.join(safe_name(test));
-        std::fs::create_dir_all(&parent).map_err(|e| at(&parent, e))?;
+        std::fs::create_dir_all(&parent).map_err(|e| StoreError::io(&parent, e))?;
         // Absolute: node daemons run with other working directories, and
         // their data and log paths live under the run directory.
-        let parent = std::fs::canonicalize(&parent).map_err(|e| at(&parent, e))?;
+        let parent = std::fs::canonicalize(&parent).map_err(|e| StoreError::io(&parent, e))?;
         let root = parent
             .parent()
             .map(Path::to_path_buf)
@@ -102,7 +140,7 @@ impl RunDir {
                     })
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-                Err(e) => return Err(at(&path, e)),
+                Err(e) => return Err(StoreError::io(&path, e)),
             }
         }
     }
@@ -142,41 +180,39 @@ impl RunDir {
     }
 
     /// Write `test.yaml`.
-    pub fn write_spec(&self, spec: &TestSpec) -> io::Result<()> {
-        let text = serde_norway::to_string(spec)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    pub fn write_spec(&self, spec: &TestSpec) -> Result<(), StoreError> {
         let path = self.test_file();
-        std::fs::write(&path, text).map_err(|e| at(&path, e))
+        let text = serde_norway::to_string(spec).map_err(|e| StoreError::format(&path, e))?;
+        std::fs::write(&path, text).map_err(|e| StoreError::io(&path, e))
     }
 
     /// Read `test.yaml`; the error names the file.
-    pub fn read_spec(&self) -> Result<TestSpec, String> {
+    pub fn read_spec(&self) -> Result<TestSpec, StoreError> {
         let path = self.test_file();
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let text = std::fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))?;
+        serde_norway::from_str(&text).map_err(|e| StoreError::format(&path, e))
     }
 
-    /// Write `results.json` (via a temporary file and a rename, so a reader
-    /// never sees half of it).
-    pub fn write_results(&self, results: &Results) -> io::Result<()> {
-        let path = self.results_file();
-        let tmp = self.path.join(".results.json.tmp");
-        let text = serde_json::to_vec_pretty(results)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        std::fs::write(&tmp, text).map_err(|e| at(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| at(&path, e))
+    /// Write `value` as pretty JSON to `name` in the run directory, via a
+    /// temporary file and a rename, so a reader never sees half of it.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let path = self.path.join(name);
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        let text = serde_json::to_vec_pretty(value).map_err(|e| StoreError::format(&path, e))?;
+        std::fs::write(&tmp, text).map_err(|e| StoreError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))
     }
 
-    /// Read `results.json`, if it is there and parses.
-    pub fn read_results(&self) -> Option<Results> {
-        let text = std::fs::read(self.results_file()).ok()?;
-        serde_json::from_slice(&text).ok()
+    /// Read the JSON file `name` of the run directory.
+    pub fn read_json<T: DeserializeOwned>(&self, name: &str) -> Result<T, StoreError> {
+        let path = self.path.join(name);
+        let text = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        serde_json::from_slice(&text).map_err(|e| StoreError::format(&path, e))
     }
 
     /// Point `<root>/latest` and `<root>/<test>/latest` at this run
     /// (relative symlinks, replaced atomically).
-    pub fn link_latest(&self) -> io::Result<()> {
+    pub fn link_latest(&self) -> Result<(), StoreError> {
         let (Some(test_dir), Some(run_name)) = (self.path.parent(), self.path.file_name()) else {
             return Ok(());
         };
@@ -191,84 +227,9 @@ impl RunDir {
     }
 }
 
-fn replace_symlink(link: &Path, target: &Path) -> io::Result<()> {
+fn replace_symlink(link: &Path, target: &Path) -> Result<(), StoreError> {
     let tmp = link.with_file_name(format!(".latest.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(|e| at(&tmp, e))?;
-    std::fs::rename(&tmp, link).map_err(|e| at(link, e))
-}
-
-pub use crate::nemesis::intervals::FaultInterval;
-
-/// What the nemesis did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NemesisSummary {
-    /// The nemesis's name.
-    pub name: String,
-    /// Fault intervals, in order.
-    pub intervals: Vec<FaultInterval>,
-    /// The share (0 to 1) of the main phase with a quorum up, from the
-    /// intervals (see `report::quorum`); `null` without a main phase.
-    #[serde(default)]
-    pub quorum_share: Option<f64>,
-    /// Families or targets the Db cannot support, each with the reason.
-    pub skipped: Vec<String>,
-    /// Nemesis ops that failed (`info` completions), as `f: error`.
-    pub errors: Vec<String>,
-}
-
-/// One phase of a run, in ns since the main phase started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Phase {
-    /// `main`, `heal`, `recovery`, `final`.
-    pub name: String,
-    /// Start, ns.
-    pub start: u64,
-    /// End, ns.
-    pub end: u64,
-}
-
-/// `results.json`: everything a report draws.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Results {
-    /// The test's name.
-    pub test: String,
-    /// The run's seed.
-    pub seed: u64,
-    /// The overall verdict (the exit code's): every checker's merged, and
-    /// `unknown` for an interrupted run unless that is `invalid`.
-    pub valid: Validity,
-    /// The checkers' merged verdict of the history as recorded; differs
-    /// from `valid` only for an interrupted run (the partial verdict).
-    #[serde(default)]
-    pub history_valid: Option<Validity>,
-    /// When the run started (RFC 3339, UTC).
-    pub start: String,
-    /// Why the run was cut short (a signal), or `null` when it ran to its
-    /// end.
-    #[serde(default)]
-    pub interrupted: Option<String>,
-    /// Each checker's verdict, summary and details.
-    pub checkers: Vec<CheckResult>,
-    /// Client op counts.
-    pub ops: OpCounts,
-    /// Latency quantiles per `f` and completion type.
-    pub latency: Vec<LatencyRow>,
-    /// The faults.
-    pub nemesis: NemesisSummary,
-    /// The phases and their times.
-    #[serde(default)]
-    pub phases: Vec<Phase>,
-    /// Things that went wrong without stopping the run (a node log that
-    /// could not be fetched, a torn history line...).
-    #[serde(default)]
-    pub warnings: Vec<String>,
-    /// Seconds the checkers took.
-    #[serde(default)]
-    pub check_seconds: f64,
-    /// What the checks held the system to: its Db's promise and every
-    /// check relaxed below it (or stronger than it). Absent in runs stored
-    /// before promises were recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub promise: Option<crate::workload::Strictness>,
+    std::os::unix::fs::symlink(target, &tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    std::fs::rename(&tmp, link).map_err(|e| StoreError::io(link, e))
 }

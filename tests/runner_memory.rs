@@ -10,9 +10,9 @@ use faultline::client::memory::Fault;
 use faultline::history::jsonl::read_jsonl;
 use faultline::history::OpType;
 use faultline::nemesis::package::NemesisConfig;
+use faultline::report::results::Results;
 use faultline::runner::{self, RunError, RunOptions};
 use faultline::spec::{ClusterSpec, MemorySpec, NemesisSpec, TestSpec};
-use faultline::store::Results;
 use std::path::Path;
 
 fn spec(results: &Path, workload: &str, seed: u64, secs: f64) -> TestSpec {

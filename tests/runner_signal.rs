@@ -99,7 +99,7 @@ fn signal_mid_run(mut child: Child, sig: nix::sys::signal::Signal, after: Durati
     }
 }
 
-fn stored_results(results: &Path) -> faultline::store::Results {
+fn stored_results(results: &Path) -> faultline::report::results::Results {
     let path = results.join("latest").join("results.json");
     let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&text).expect("results.json parses")

@@ -13,8 +13,9 @@ use faultline::client::memory::{Fault, MemoryKv};
 use faultline::db::Consistency;
 use faultline::history::jsonl::write_history;
 use faultline::history::{History, Op, OpType, Process};
+use faultline::report::results::Results;
 use faultline::spec::{resolve_in, Overrides};
-use faultline::store::{Results, RunDir};
+use faultline::store::RunDir;
 use faultline::workload::drive::{drive, DriveOptions};
 use faultline::workload::{by_name, Departure, DepartureKind};
 use serde_json::{json, Value};
@@ -190,9 +191,7 @@ fn analyze_stored_refkv_run(root: &Path, workload: &str) -> Analyzed {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let results = run
-        .read_results()
-        .unwrap_or_else(|| panic!("no results.json: {stdout}"));
+    let results = Results::load(&run).unwrap_or_else(|| panic!("no results.json: {stdout}"));
     Analyzed {
         code: out.status.code(),
         stdout,

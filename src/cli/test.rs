@@ -7,7 +7,7 @@
 
 use crate::checker::Validity;
 use crate::exit::{CliError, CmdResult};
-use crate::runner::{self, RunError, RunOptions};
+use crate::runner::{self, Progress, RunError, RunOptions, RunOutcome};
 use crate::spec::{self, Concurrency, Overrides};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -123,6 +123,21 @@ fn run_error(e: RunError) -> CliError {
     }
 }
 
+/// Print the summary table of a finished run. A failed write is ignored:
+/// the terminal may be gone (SIGHUP), the results are stored already, and
+/// the exit code still tells the verdict.
+fn print_summary(outcome: &RunOutcome) {
+    let color =
+        std::io::IsTerminal::is_terminal(&std::io::stdout()) && crate::report::color_allowed();
+    let mut out = std::io::stdout();
+    let _ = write!(
+        out,
+        "{}",
+        crate::report::table::summary(&outcome.results, &outcome.dir, color)
+    );
+    let _ = out.flush();
+}
+
 /// Run `faultline test`.
 pub fn run(args: Args) -> CmdResult {
     let (spec, warnings) = spec::resolve_with_warnings(&args.overrides(), Path::new("."))
@@ -146,7 +161,7 @@ pub fn run(args: Args) -> CmdResult {
         }
         return Ok(Validity::Valid);
     }
-    // The runner prints each run's seed (and how to replay it) itself.
+    // The runner logs each run's seed itself; the summary is printed here.
     let opts = RunOptions::default();
     let mut verdict = Validity::Valid;
     for i in 0..spec.test_count {
@@ -156,6 +171,9 @@ pub fn run(args: Args) -> CmdResult {
             println!("run {}/{}: seed {}", i + 1, spec.test_count, one.seed);
         }
         let outcome = runner::run(&one, &opts).map_err(run_error)?;
+        if opts.progress != Progress::Quiet {
+            print_summary(&outcome);
+        }
         verdict = outcome.verdict;
         if verdict != Validity::Valid {
             if spec.test_count > 1 {

@@ -19,7 +19,8 @@
 //! election choreographies kill, pause and cut nodes inside one op, and
 //! their steps are not modelled here: they count as up.
 
-use crate::store::{FaultInterval, Phase};
+use crate::nemesis::intervals::FaultInterval;
+use crate::report::results::Phase;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

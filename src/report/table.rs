@@ -6,7 +6,7 @@
 //! and the seed.
 
 use crate::checker::Validity;
-use crate::store::Results;
+use crate::report::results::Results;
 use std::path::Path;
 use tabled::builder::Builder;
 use tabled::settings::Style;
@@ -122,7 +122,7 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
 mod tests {
     use super::*;
     use crate::report::latency::OpCounts;
-    use crate::store::NemesisSummary;
+    use crate::report::results::NemesisSummary;
 
     fn results(valid: Validity, interrupted: Option<&str>, share: Option<f64>) -> Results {
         Results {

@@ -1,6 +1,11 @@
-//! One run, start to end: provision → set up the Db → main phase (workers
-//! and nemesis) → heal → recovery → final reads → collect node logs →
-//! tear down → (the caller checks and stores).
+//! One run, start to end, as named phases: provision → set up the Db
+//! (`setup_db`) → set up the nemesis → main (workers and nemesis,
+//! `main_phase`) → heal (`heal_phase`) → recovery (`recovery_phase`) →
+//! final reads (`final_phase`) → collect node logs → tear down
+//! (`teardown`) → (the caller checks and stores). One helper,
+//! `Timeline::phase`, shows each phase at the terminal and records its
+//! times on the history's clock (`phases` in `results.json`: main, heal,
+//! recovery, final).
 //!
 //! The order of cleanup is the point of this file. Once the backend has
 //! provisioned nodes, they are torn down on every path (unless
@@ -14,18 +19,24 @@ use super::log::RunLog;
 use super::recorder::Recorder;
 use super::schedule::{rng, Pacer, Stream};
 use super::signals::{self, Stop};
-use super::verdict::RunFacts;
 use super::worker::{self, Env, PhasePlan, Worker};
 use super::{RunError, RunOptions};
 use crate::db::registry::{self, DbContext};
 use crate::db::{Cluster, Db};
+use crate::generator::Generator;
 use crate::history::History;
 use crate::nemesis::package;
 use crate::remote::backend::{self, Backend, BackendError};
 use crate::remote::Node;
+use crate::report::progress::Terminal;
+use crate::report::results::Phase;
+use crate::report::verdict::RunFacts;
 use crate::spec::TestSpec;
-use crate::store::{Phase, RunDir};
-use std::sync::{Arc, Mutex};
+use crate::store::RunDir;
+use crate::workload::Workload;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the lifecycle hands back for checking.
@@ -94,6 +105,48 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| RunError::Internal(format!("{what} panicked: {e}")))
 }
 
+/// The phases of a run on the history's clock (ns since the recorder
+/// started): each is shown at the terminal while it runs, and recorded as
+/// a [`Phase`] of `results.json` when it ends.
+struct Timeline {
+    recorder: Arc<Recorder>,
+    term: Arc<Terminal>,
+    phases: Vec<Phase>,
+}
+
+impl Timeline {
+    fn new(recorder: Arc<Recorder>, term: Arc<Terminal>) -> Timeline {
+        Timeline {
+            recorder,
+            term,
+            phases: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.recorder.elapsed().as_nanos() as u64
+    }
+
+    /// Run `body` as phase `name` (meant to last at most `limit`, for the
+    /// progress bar) and record when it started and ended.
+    async fn phase<T>(
+        &mut self,
+        name: &str,
+        limit: Option<Duration>,
+        body: impl Future<Output = T>,
+    ) -> T {
+        self.term.phase(name, limit);
+        let start = self.now();
+        let out = body.await;
+        self.phases.push(Phase {
+            name: name.to_string(),
+            start,
+            end: self.now(),
+        });
+        out
+    }
+}
+
 /// The whole run up to the checks.
 pub async fn execute(
     spec: &TestSpec,
@@ -101,6 +154,7 @@ pub async fn execute(
     dir: &RunDir,
     log: Arc<RunLog>,
     start: String,
+    workload: Arc<dyn Workload>,
 ) -> Result<Finished, RunError> {
     let stop = Stop::new();
     let l2 = log.clone();
@@ -112,20 +166,35 @@ pub async fn execute(
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    let r = provisioned(spec, opts, dir, &log, &stop, start).await;
+    let run = Run {
+        spec,
+        dir,
+        log: &log,
+        stop: &stop,
+    };
+    let r = provisioned(&run, opts, start, workload).await;
     ticker.abort();
     listener.abort();
     r
 }
 
+/// What every step of one run reads.
+struct Run<'a> {
+    spec: &'a TestSpec,
+    dir: &'a RunDir,
+    log: &'a Arc<RunLog>,
+    stop: &'a Stop,
+}
+
+/// Provision the nodes and make the Db, run `with_cluster`, then collect
+/// the node logs and tear down: once provisioned, on every path.
 async fn provisioned(
-    spec: &TestSpec,
+    run: &Run<'_>,
     opts: &RunOptions,
-    dir: &RunDir,
-    log: &Arc<RunLog>,
-    stop: &Stop,
     start: String,
+    workload: Arc<dyn Workload>,
 ) -> Result<Finished, RunError> {
+    let Run { spec, dir, log, .. } = *run;
     let names: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
     let work_dir = dir.path.join("work");
     let mut be = backend::by_name(&spec.cluster.backend)?;
@@ -150,11 +219,26 @@ async fn provisioned(
         }
     };
     let cluster = Cluster { nodes, db };
-    let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
-    let r = with_cluster(spec, dir, log, stop, &cluster, &warnings, start).await;
+    let mut warnings = Vec::new();
+    let r = with_cluster(run, &cluster, workload, &mut warnings, start).await;
 
     // Node logs, then teardown: on every path.
     log.terminal().phase("teardown", None);
+    collect_node_logs(&cluster, dir, log).await;
+    if spec.leave_db_running {
+        be.leave();
+        log.info("leaving the cluster running (--leave-db-running); `faultline heal` removes it");
+    } else {
+        warnings.extend(teardown(&cluster, be, &work_dir, log).await);
+    }
+    let mut f = r?;
+    f.facts.warnings.extend(warnings);
+    Ok(f)
+}
+
+/// Fetch every node's log files into the run directory; what failed is
+/// logged, not an error.
+async fn collect_node_logs(cluster: &Cluster, dir: &RunDir, log: &RunLog) {
     let (c, d) = (cluster.clone(), dir.clone());
     let fetched = blocking("collecting node logs", move || collect_logs(&c, &d)).await;
     match fetched {
@@ -165,38 +249,38 @@ async fn provisioned(
         }
         Err(e) => log.warn(e.to_string()),
     }
-    if spec.leave_db_running {
-        be.leave();
-        log.info("leaving the cluster running (--leave-db-running); `faultline heal` removes it");
-    } else {
-        let c = cluster.clone();
-        let problems = blocking("teardown", move || {
-            let mut problems = Vec::new();
-            for n in &c.nodes {
-                if let Err(e) = c.db.teardown(&c, n) {
-                    problems.push(format!("db teardown on {}: {e}", n.name));
-                }
-            }
-            if let Err(e) = be.teardown() {
-                problems.push(format!("backend teardown: {e}"));
-            }
-            problems
-        })
-        .await
-        .unwrap_or_else(|e| vec![e.to_string()]);
-        for p in &problems {
-            log.warn(p);
-        }
-        lock(&warnings).extend(problems);
-        let _ = std::fs::remove_dir_all(&work_dir);
-        log.info("cluster torn down");
-    }
-    let mut f = r?;
-    f.facts.warnings.extend(lock(&warnings).drain(..));
-    Ok(f)
 }
 
-use crate::sync::lock;
+/// Tear the Db down on every node, then the backend, and remove the work
+/// directory; returns (and logs) what failed.
+async fn teardown(
+    cluster: &Cluster,
+    mut be: Box<dyn Backend>,
+    work_dir: &Path,
+    log: &RunLog,
+) -> Vec<String> {
+    let c = cluster.clone();
+    let problems = blocking("teardown", move || {
+        let mut problems = Vec::new();
+        for n in &c.nodes {
+            if let Err(e) = c.db.teardown(&c, n) {
+                problems.push(format!("db teardown on {}: {e}", n.name));
+            }
+        }
+        if let Err(e) = be.teardown() {
+            problems.push(format!("backend teardown: {e}"));
+        }
+        problems
+    })
+    .await
+    .unwrap_or_else(|e| vec![e.to_string()]);
+    for p in &problems {
+        log.warn(p);
+    }
+    let _ = std::fs::remove_dir_all(work_dir);
+    log.info("cluster torn down");
+    problems
+}
 
 /// Copy each node's log files into `nodes/<node>/`; returns what failed.
 fn collect_logs(cluster: &Cluster, dir: &RunDir) -> Vec<String> {
@@ -244,17 +328,8 @@ fn setup_error(e: &crate::db::DbError, msg: String) -> RunError {
     }
 }
 
-async fn with_cluster(
-    spec: &TestSpec,
-    dir: &RunDir,
-    log: &Arc<RunLog>,
-    stop: &Stop,
-    cluster: &Cluster,
-    warnings: &Arc<Mutex<Vec<String>>>,
-    start: String,
-) -> Result<Finished, RunError> {
-    let term = log.terminal().clone();
-    // Db setup on every node, then wait until it serves.
+/// Set up the Db on every node, then wait until it serves.
+async fn setup_db(spec: &TestSpec, cluster: &Cluster, log: &RunLog) -> Result<(), RunError> {
     let c = cluster.clone();
     let ready = Duration::from_secs_f64(spec.cluster.ready_timeout.max(0.0));
     let t = std::time::Instant::now();
@@ -274,16 +349,30 @@ async fn with_cluster(
         cluster.nodes.len(),
         t.elapsed().as_secs_f64()
     ));
+    Ok(())
+}
 
+/// Set up the Db, build the nemesis and open the history, then run the
+/// phases: nemesis setup, main, heal, recovery, final reads.
+async fn with_cluster(
+    run: &Run<'_>,
+    cluster: &Cluster,
+    workload: Arc<dyn Workload>,
+    warnings: &mut Vec<String>,
+    start: String,
+) -> Result<Finished, RunError> {
+    let Run {
+        spec,
+        dir,
+        log,
+        stop,
+    } = *run;
+    setup_db(spec, cluster, log).await?;
     let pkg = package::build(&spec.nemesis.config, &cluster.db.capabilities())
         .map_err(|e| RunError::BadInput(format!("nemesis {}: {e}", spec.nemesis.name)))?;
     for s in &pkg.skipped {
         log.info(format!("nemesis skips {s}"));
     }
-    let workload: Arc<dyn crate::workload::Workload> = Arc::from(
-        crate::workload::by_name(&spec.workload.name, &spec.workload.config)
-            .map_err(|e| RunError::BadInput(format!("workload: {e}")))?,
-    );
     let recorder = Arc::new(
         Recorder::create(&dir.history_file())
             .map_err(|e| RunError::Internal(format!("history: {e}")))?,
@@ -296,136 +385,183 @@ async fn with_cluster(
         log.clone(),
         stops,
     );
-    let nemesis_name = faults.name();
-    let mut facts = RunFacts {
+    let facts = RunFacts {
         start,
-        nemesis: nemesis_name.clone(),
+        nemesis: faults.name(),
         skipped: pkg.skipped.clone(),
         ..Default::default()
     };
-    let mut phases = Vec::new();
-    let now = |r: &Recorder| r.elapsed().as_nanos() as u64;
+    let nemesis = Nemesis {
+        faults,
+        schedule: pkg.schedule,
+        final_ops: pkg.final_ops,
+    };
+    let env = Arc::new(Env {
+        workload,
+        cluster: cluster.clone(),
+        recorder,
+        log: log.clone(),
+        stop: stop.clone(),
+    });
+    with_nemesis(spec, env, nemesis, warnings, facts).await
+}
+
+/// The nemesis of a run and what it will do.
+struct Nemesis {
+    faults: Faults,
+    schedule: Box<dyn Generator>,
+    final_ops: Vec<(String, serde_json::Value)>,
+}
+
+/// Set up the nemesis, then run the phases. From the nemesis setup on,
+/// nothing returns before the heal: the phases return no errors, and a
+/// failed nemesis setup skips the main phase, heals, and fails the run
+/// only after.
+async fn with_nemesis(
+    spec: &TestSpec,
+    env: Arc<Env>,
+    nemesis: Nemesis,
+    warnings: &mut Vec<String>,
+    mut facts: RunFacts,
+) -> Result<Finished, RunError> {
+    let Nemesis {
+        faults,
+        schedule,
+        final_ops,
+    } = nemesis;
+    let (log, stop, recorder) = (&env.log, &env.stop, &env.recorder);
+    let term = log.terminal().clone();
+    let mut timeline = Timeline::new(recorder.clone(), term.clone());
 
     // From here on, nothing returns before the heal.
     let setup = faults.setup().await;
     if let Err(e) = &setup {
-        log.warn(format!("nemesis {nemesis_name} setup failed: {e}"));
+        log.warn(format!("nemesis {} setup failed: {e}", facts.nemesis));
     }
-    let env = Arc::new(Env {
-        workload: workload.clone(),
-        cluster: cluster.clone(),
-        recorder: recorder.clone(),
-        log: log.clone(),
-        stop: stop.clone(),
-    });
     let mut workers = Worker::spawn_all(&env, spec.concurrency);
-    let w = &spec.workload;
     if setup.is_ok() {
-        let limit = Duration::from_secs_f64(w.time_limit);
-        log.info(format!(
-            "main phase: {} for {:.0} s, {} worker(s), rate {}, nemesis {}",
-            w.name,
-            w.time_limit,
-            spec.concurrency,
-            if w.rate > 0.0 {
-                format!("{}/s{}", w.rate, if w.stagger { " staggered" } else { "" })
-            } else {
-                "unlimited".into()
-            },
-            nemesis_name
-        ));
-        term.phase("main", Some(limit));
-        let t0 = now(&recorder);
+        workers = main_phase(spec, &env, &faults, schedule, workers, &mut timeline).await;
+    }
+    let final_ops = if setup.is_ok() { final_ops } else { Vec::new() };
+    warnings.extend(heal_phase(&faults, &final_ops, &mut timeline, log).await);
+    if setup.is_ok() && !stop.is_set() && spec.workload.recovery > 0.0 {
+        recovery_phase(spec, stop, &mut timeline).await;
+    }
+    if setup.is_ok() && !stop.is_set() {
+        final_phase(spec, &env, workers, &mut timeline).await;
+    }
+
+    let (history, err) = recorder.finish();
+    if let Some(e) = err {
+        log.warn(format!("history: {e}"));
+        facts.warnings.push(format!("history: {e}"));
+    }
+    facts.phases = timeline.phases;
+    facts.interrupted = stop.reason();
+    if let Err(e) = setup {
+        return Err(RunError::Internal(format!(
+            "nemesis {} setup failed: {e}",
+            facts.nemesis
+        )));
+    }
+    term.finish();
+    Ok(Finished { history, facts })
+}
+
+/// The main phase: the workload's ops on every worker, paced, while the
+/// nemesis runs its fault schedule, for the workload's time limit.
+async fn main_phase(
+    spec: &TestSpec,
+    env: &Arc<Env>,
+    faults: &Faults,
+    schedule: Box<dyn Generator>,
+    workers: Vec<Worker>,
+    timeline: &mut Timeline,
+) -> Vec<Worker> {
+    let w = &spec.workload;
+    let limit = Duration::from_secs_f64(w.time_limit);
+    env.log.info(format!(
+        "main phase: {} for {:.0} s, {} worker(s), rate {}, nemesis {}",
+        w.name,
+        w.time_limit,
+        spec.concurrency,
+        if w.rate > 0.0 {
+            format!("{}/s{}", w.rate, if w.stagger { " staggered" } else { "" })
+        } else {
+            "unlimited".into()
+        },
+        faults.name()
+    ));
+    let run = async {
         let plan = PhasePlan {
             name: "main",
-            generator: workload.generator(),
+            generator: env.workload.generator(),
             rng: rng(spec.seed, Stream::Workload),
             pacer: Some(Pacer::new(w.rate, w.stagger, spec.seed)),
             limit,
             grace: Duration::from_secs(10),
         };
         let (ws, ()) = tokio::join!(
-            worker::run_phase(&env, workers, plan),
+            worker::run_phase(env, workers, plan),
             faults.run_schedule(
-                pkg.schedule,
+                schedule,
                 rng(spec.seed, Stream::Nemesis),
-                recorder.t0(),
+                env.recorder.t0(),
                 limit,
-                stop
+                &env.stop
             )
         );
-        workers = ws;
-        phases.push(Phase {
-            name: "main".into(),
-            start: t0,
-            end: now(&recorder),
-        });
-    }
-
-    // Heal: always.
-    term.phase("heal", None);
-    let t0 = now(&recorder);
-    let final_ops = if setup.is_ok() {
-        pkg.final_ops
-    } else {
-        Vec::new()
+        ws
     };
-    let problems = faults.heal(&final_ops).await;
-    lock(warnings).extend(problems);
-    phases.push(Phase {
-        name: "heal".into(),
-        start: t0,
-        end: now(&recorder),
-    });
-    log.info("healed");
+    timeline.phase("main", Some(limit), run).await
+}
 
-    if setup.is_ok() && !stop.is_set() && w.recovery > 0.0 {
-        let d = Duration::from_secs_f64(w.recovery);
-        term.phase("recovery", Some(d));
-        let t0 = now(&recorder);
-        stop.sleep(d).await;
-        phases.push(Phase {
-            name: "recovery".into(),
-            start: t0,
-            end: now(&recorder),
-        });
-    }
-    if setup.is_ok() && !stop.is_set() {
-        if let Some(g) = workload.final_generator() {
-            let d = Duration::from_secs_f64(w.final_time_limit);
-            log.info(format!("final reads (at most {:.0} s)", w.final_time_limit));
-            term.phase("final", Some(d));
-            let t0 = now(&recorder);
-            let plan = PhasePlan {
-                name: "final",
-                generator: g,
-                rng: rng(spec.seed, Stream::Final),
-                pacer: None,
-                limit: d,
-                grace: Duration::ZERO,
-            };
-            worker::run_phase(&env, workers, plan).await;
-            phases.push(Phase {
-                name: "final".into(),
-                start: t0,
-                end: now(&recorder),
-            });
-        }
-    }
-    let (history, err) = recorder.finish();
-    if let Some(e) = err {
-        log.warn(format!("history: {e}"));
-        facts.warnings.push(format!("history: {e}"));
-    }
-    facts.phases = phases;
-    facts.interrupted = stop.reason();
-    if let Err(e) = setup {
-        return Err(RunError::Internal(format!(
-            "nemesis {nemesis_name} setup failed: {e}"
-        )));
-    }
-    term.finish();
-    Ok(Finished { history, facts })
+/// Heal: run the nemesis's final ops (none when its setup failed) and undo
+/// whatever else it did. Returns what could not be healed.
+async fn heal_phase(
+    faults: &Faults,
+    final_ops: &[(String, serde_json::Value)],
+    timeline: &mut Timeline,
+    log: &RunLog,
+) -> Vec<String> {
+    let problems = timeline.phase("heal", None, faults.heal(final_ops)).await;
+    log.info("healed");
+    problems
+}
+
+/// Recovery: a quiet time after healing (cut short by a stop signal).
+async fn recovery_phase(spec: &TestSpec, stop: &Stop, timeline: &mut Timeline) {
+    let d = Duration::from_secs_f64(spec.workload.recovery);
+    timeline.phase("recovery", Some(d), stop.sleep(d)).await;
+}
+
+/// Final reads: the workload's final generator on every worker, unpaced,
+/// if the workload has one.
+async fn final_phase(
+    spec: &TestSpec,
+    env: &Arc<Env>,
+    workers: Vec<Worker>,
+    timeline: &mut Timeline,
+) {
+    let w = &spec.workload;
+    let Some(g) = env.workload.final_generator() else {
+        return;
+    };
+    let d = Duration::from_secs_f64(w.final_time_limit);
+    env.log
+        .info(format!("final reads (at most {:.0} s)", w.final_time_limit));
+    let run = async {
+        let plan = PhasePlan {
+            name: "final",
+            generator: g,
+            rng: rng(spec.seed, Stream::Final),
+            pacer: None,
+            limit: d,
+            grace: Duration::ZERO,
+        };
+        worker::run_phase(env, workers, plan).await;
+    };
+    timeline.phase("final", Some(d), run).await;
 }
 
 #[cfg(test)]

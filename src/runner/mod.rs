@@ -6,15 +6,20 @@
 //! ([`schedule`]) — while the nemesis package injects faults on its own
 //! task ([`faults`]), heal (always, also after an error, Ctrl-C, SIGTERM,
 //! SIGHUP or SIGQUIT: [`signals`]), recover, run the final reads, collect
-//! the node logs, tear down ([`lifecycle`]), check ([`verdict`]) and store
-//! everything under `results/<test>/<start-time>/` ([`crate::store`]),
-//! streaming the history as it goes ([`recorder`]). A run cut short by a
-//! signal is `unknown` unless its partial history is already `invalid`.
+//! the node logs, tear down ([`lifecycle`]), check
+//! ([`crate::report::verdict`]) and store everything under
+//! `results/<test>/<start-time>/` ([`crate::store`]), streaming the history
+//! as it goes ([`recorder`]). A run cut short by a signal is `unknown`
+//! unless its partial history is already `invalid`.
+//!
+//! The library prints no report: `run` returns a [`RunOutcome`] and the
+//! caller renders it (the CLI prints [`crate::report::table::summary`]).
 //!
 //! One seed drives every random choice (op choices, stagger, fault
 //! schedule); it is printed at the start and stored in `test.yaml` and
 //! `results.json`. [`dry_run`] prints the schedule that seed gives without
-//! touching a node; [`analyze`] re-checks a stored run.
+//! touching a node; [`analyze`] re-checks a stored run
+//! ([`crate::report::stored::StoredRun`]).
 //!
 //! `run` and `analyze` build their own tokio runtime: call them from plain
 //! threads, not from inside a runtime.
@@ -25,20 +30,20 @@ pub mod log;
 pub mod recorder;
 pub mod schedule;
 pub mod signals;
-pub mod verdict;
 pub mod worker;
 
 use crate::checker::Validity;
-use crate::history::jsonl::read_jsonl;
 use crate::report::progress::{Mode, Terminal};
+use crate::report::results::Results;
+use crate::report::stored::StoredRun;
+use crate::report::verdict::{self, Judge};
+use crate::report::ReportError;
 use crate::spec::TestSpec;
-use crate::store::{Results, RunDir};
+use crate::store::RunDir;
 use log::RunLog;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use verdict::RunFacts;
 
 /// How a run reports at the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,7 +89,8 @@ impl RunOptions {
     }
 }
 
-/// What a finished run produced.
+/// What a finished run produced: all a caller needs to render it
+/// (`report::table::summary(&outcome.results, &outcome.dir, color)`).
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     /// The overall verdict (every checker composed).
@@ -119,10 +125,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
         .map_err(|e| RunError::Internal(format!("cannot start the async runtime: {e}")))
 }
 
-/// Run the test once: see the module docs. Prints the seed at the start
-/// and the summary table at the end (unless [`Progress::Quiet`]).
+/// Run the test once: see the module docs. Logs the seed at the start;
+/// prints no summary (the caller renders the [`RunOutcome`]).
 pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     lifecycle::precheck(spec)?;
+    // The workload is built once: its generators drive the run, its
+    // checkers judge the history.
+    let workload: Arc<dyn crate::workload::Workload> = Arc::from(
+        crate::workload::by_name(&spec.workload.name, &spec.workload.config)
+            .map_err(|e| RunError::BadInput(format!("workload: {e}")))?,
+    );
+    let judge = Judge::for_workload(spec, workload.as_ref()).map_err(bad_input)?;
     let start = chrono::Utc::now();
     let dir = RunDir::create(&spec.results_dir, &spec.name, start)
         .map_err(|e| RunError::BadInput(format!("cannot create the run directory: {e}")))?;
@@ -147,6 +160,7 @@ pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         &dir,
         log.clone(),
         start.to_rfc3339(),
+        workload,
     ));
     rt.shutdown_timeout(Duration::from_secs(1));
     terminal.finish();
@@ -158,29 +172,23 @@ pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         }
     };
     log.info(format!("checking {} ops", finished.history.len()));
-    let checks = verdict::check(spec, &finished.history)?;
-    let results = verdict::results(spec, &finished.history, checks, finished.facts);
-    dir.write_results(&results)
+    let checked = judge.check(&finished.history);
+    let results = verdict::results(spec, &finished.history, checked, finished.facts);
+    results
+        .store(&dir)
         .map_err(|e| RunError::Internal(format!("results.json: {e}")))?;
     let _ = dir.link_latest();
     log.debug(format!("verdict {}", results.valid));
-    if opts.progress != Progress::Quiet {
-        let color =
-            std::io::IsTerminal::is_terminal(&std::io::stdout()) && crate::report::color_allowed();
-        // Ignore a failed write: the terminal may be gone (SIGHUP), and the
-        // results are stored already; the exit code still tells the verdict.
-        let _ = write!(
-            std::io::stdout(),
-            "{}",
-            crate::report::table::summary(&results, &dir.path, color)
-        );
-        let _ = std::io::stdout().flush();
-    }
     Ok(RunOutcome {
         verdict: results.valid,
         dir: dir.path,
         results,
     })
+}
+
+/// A stored run that cannot be read or checked is the user's to fix.
+fn bad_input(e: ReportError) -> RunError {
+    RunError::BadInput(e.to_string())
 }
 
 /// The op and fault schedule the seed gives, without touching a node: one
@@ -210,37 +218,10 @@ pub fn dry_run(spec: &TestSpec) -> Result<Vec<String>, RunError> {
 /// `results.json`. A torn last history line is dropped (with a warning);
 /// invokes without a completion count as `info`.
 pub fn analyze(dir: &Path) -> Result<RunOutcome, RunError> {
-    if !dir.is_dir() {
-        return Err(RunError::BadInput(format!(
-            "{}: not a run directory",
-            dir.display()
-        )));
-    }
-    let run = RunDir::open(dir);
-    let spec = run.read_spec().map_err(RunError::BadInput)?;
-    let loaded = read_jsonl(run.history_file()).map_err(|e| RunError::BadInput(e.to_string()))?;
-    let prev = run.read_results();
-    let checks = verdict::check(&spec, &loaded.history)?;
-    let facts = match prev {
-        Some(p) => RunFacts {
-            start: p.start,
-            interrupted: p.interrupted,
-            nemesis: p.nemesis.name,
-            skipped: p.nemesis.skipped,
-            phases: p.phases,
-            warnings: loaded.warnings,
-        },
-        None => RunFacts {
-            interrupted: Some(
-                "no results.json: the run did not finish (killed?); re-checked by analyze".into(),
-            ),
-            nemesis: spec.nemesis.name.clone(),
-            warnings: loaded.warnings,
-            ..Default::default()
-        },
-    };
-    let results = verdict::results(&spec, &loaded.history, checks, facts);
-    run.write_results(&results)
+    let run = StoredRun::load(dir).map_err(bad_input)?;
+    let results = verdict::reanalyze(&run).map_err(bad_input)?;
+    results
+        .store(&run.dir)
         .map_err(|e| RunError::Internal(format!("results.json: {e}")))?;
     Ok(RunOutcome {
         verdict: results.valid,

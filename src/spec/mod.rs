@@ -367,15 +367,20 @@ impl TestSpec {
     /// system to (for `results.json` and the summary). Errors name the
     /// unknown Db or workload, or the bad config field.
     pub fn checks(&self) -> Result<(Vec<Box<dyn Checker>>, Strictness), String> {
-        let consistency = crate::db::consistency_of(&self.cluster.db).ok_or_else(|| {
-            format!(
-                "db {:?} is unknown: expected one of {}",
-                self.cluster.db,
-                crate::db::registry::NAMES.join(", ")
-            )
-        })?;
+        self.consistency()?;
         let w = &self.workload;
-        let checks = crate::workload::by_name(&w.name, &w.config)?.checks(consistency);
+        self.checks_of(crate::workload::by_name(&w.name, &w.config)?.as_ref())
+    }
+
+    /// [`TestSpec::checks`] from `workload`, already built from this test's
+    /// workload section (a run builds it once, for its ops and its checks).
+    pub fn checks_of(
+        &self,
+        workload: &dyn crate::workload::Workload,
+    ) -> Result<(Vec<Box<dyn Checker>>, Strictness), String> {
+        let consistency = self.consistency()?;
+        let w = &self.workload;
+        let checks = workload.checks(consistency);
         let strictness = Strictness {
             db: self.cluster.db.clone(),
             consistency,
@@ -383,6 +388,17 @@ impl TestSpec {
             departures: checks.departures,
         };
         Ok((checks.checkers, strictness))
+    }
+
+    /// What this test's Db promises; the error names an unknown Db.
+    fn consistency(&self) -> Result<crate::db::Consistency, String> {
+        crate::db::consistency_of(&self.cluster.db).ok_or_else(|| {
+            format!(
+                "db {:?} is unknown: expected one of {}",
+                self.cluster.db,
+                crate::db::registry::NAMES.join(", ")
+            )
+        })
     }
 
     /// The resolved test in a few human lines (what `--dry-run` prints

@@ -1,0 +1,193 @@
+//! From a history to `results.json`: run every checker of the workload
+//! (a checker that errors or panics yields `unknown`), pair the nemesis's
+//! start and stop ops into fault intervals, measure the share of the main
+//! phase with a quorum up ([`crate::report::quorum`]), count ops and compute
+//! latency quantiles. Shared by the end of a run and by `faultline
+//! analyze` ([`reanalyze`]).
+//!
+//! The checkers are built once per test ([`Judge`]): a run builds them from
+//! the workload it drove, a stored run from its `test.yaml`.
+//!
+//! An interrupted run (a signal, or a run that never stored its results)
+//! is `unknown` unless its partial history is already `invalid`: the
+//! checkers saw only part of what the test meant to do, so "valid" would
+//! turn a CI job killed by its timeout green. `results.json` keeps the
+//! checkers' own verdict of the partial history in `history_valid`.
+
+use super::results::{NemesisSummary, Phase, Results};
+use super::stored::StoredRun;
+use super::ReportError;
+use crate::checker::{compose, CheckResult, Checker, Validity};
+use crate::history::History;
+use crate::nemesis::intervals;
+use crate::report::latency::{latencies, op_counts};
+use crate::spec::TestSpec;
+use crate::workload::{Strictness, Workload};
+use std::time::Instant;
+
+/// The checks of one test, built once: the workload's checkers, as strict
+/// as the Db promises unless the workload's config relaxes them, and what
+/// they hold the system to.
+pub struct Judge {
+    checkers: Vec<Box<dyn Checker>>,
+    promise: Strictness,
+}
+
+/// What the checkers said of a history.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// Every checker's verdict, merged.
+    pub valid: Validity,
+    /// Each checker's result.
+    pub checkers: Vec<CheckResult>,
+    /// The seconds the checks took.
+    pub seconds: f64,
+    /// What the checks held the system to (`None`: not known).
+    pub promise: Option<Strictness>,
+}
+
+impl Judge {
+    /// The checks of `spec`, building its workload (for a stored run).
+    pub fn for_spec(spec: &TestSpec) -> Result<Judge, ReportError> {
+        let (checkers, promise) = spec.checks().map_err(ReportError::Workload)?;
+        Ok(Judge { checkers, promise })
+    }
+
+    /// The checks of `spec` from `workload`, the one the run drove (so it
+    /// is not built a second time).
+    pub fn for_workload(spec: &TestSpec, workload: &dyn Workload) -> Result<Judge, ReportError> {
+        let (checkers, promise) = spec.checks_of(workload).map_err(ReportError::Workload)?;
+        Ok(Judge { checkers, promise })
+    }
+
+    /// Every checker over `history`: the merged verdict, each checker's
+    /// result and the seconds it all took.
+    pub fn check(&self, history: &History) -> Checked {
+        let t = Instant::now();
+        let (valid, checkers) = compose(&self.checkers, history);
+        Checked {
+            valid,
+            checkers,
+            seconds: t.elapsed().as_secs_f64(),
+            promise: Some(self.promise.clone()),
+        }
+    }
+}
+
+/// What a run (or analysis) knows besides the history and the checks.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    /// When it started (RFC 3339).
+    pub start: String,
+    /// Why it was cut short.
+    pub interrupted: Option<String>,
+    /// The nemesis's name.
+    pub nemesis: String,
+    /// Families or targets skipped.
+    pub skipped: Vec<String>,
+    /// The phases.
+    pub phases: Vec<Phase>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Assemble `results.json`.
+pub fn results(spec: &TestSpec, history: &History, checked: Checked, facts: RunFacts) -> Results {
+    let Checked {
+        valid,
+        checkers,
+        seconds: secs,
+        promise,
+    } = checked;
+    let (intervals, errors) = intervals::of_run(history, &spec.nemesis.config);
+    let nodes: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
+    let quorum_share = crate::report::quorum::quorum_share(&nodes, &intervals, &facts.phases);
+    let overall = if facts.interrupted.is_some() {
+        valid.merge(Validity::Unknown)
+    } else {
+        valid
+    };
+    Results {
+        test: spec.name.clone(),
+        seed: spec.seed,
+        valid: overall,
+        history_valid: Some(valid),
+        start: facts.start,
+        interrupted: facts.interrupted,
+        checkers,
+        ops: op_counts(history),
+        latency: latencies(history),
+        nemesis: NemesisSummary {
+            name: facts.nemesis,
+            intervals,
+            quorum_share,
+            skipped: facts.skipped,
+            errors,
+        },
+        phases: facts.phases,
+        warnings: facts.warnings,
+        check_seconds: (secs * 1000.0).round() / 1000.0,
+        promise,
+    }
+}
+
+/// Check a stored run again: its history with the checkers of its
+/// `test.yaml`, and the facts of its `results.json` (start, interruption,
+/// nemesis, phases) kept. A run with no `results.json` did not finish, and
+/// is `unknown` unless its history is `invalid`.
+pub fn reanalyze(run: &StoredRun) -> Result<Results, ReportError> {
+    let checked = Judge::for_spec(&run.spec)?.check(&run.history);
+    let warnings = run.history_warnings.clone();
+    let facts = match &run.results {
+        Some(p) => RunFacts {
+            start: p.start.clone(),
+            interrupted: p.interrupted.clone(),
+            nemesis: p.nemesis.name.clone(),
+            skipped: p.nemesis.skipped.clone(),
+            phases: p.phases.clone(),
+            warnings,
+        },
+        None => RunFacts {
+            interrupted: Some(
+                "no results.json: the run did not finish (killed?); re-checked by analyze".into(),
+            ),
+            nemesis: run.spec.nemesis.name.clone(),
+            warnings,
+            ..Default::default()
+        },
+    };
+    Ok(results(&run.spec, &run.history, checked, facts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_run_is_unknown_unless_its_partial_history_is_invalid() {
+        use Validity::*;
+        let spec = TestSpec::memory("set", 2, 3, 10.0, std::path::Path::new("results"));
+        let h = History::new(Vec::new());
+        for (checked, interrupted, want) in [
+            (Valid, None, Valid),
+            (Invalid, None, Invalid),
+            (Valid, Some("SIGINT (Ctrl-C)"), Unknown),
+            (Unknown, Some("SIGTERM"), Unknown),
+            (Invalid, Some("SIGHUP"), Invalid),
+        ] {
+            let facts = RunFacts {
+                interrupted: interrupted.map(str::to_string),
+                ..Default::default()
+            };
+            let c = Checked {
+                valid: checked,
+                checkers: Vec::new(),
+                seconds: 0.0,
+                promise: None,
+            };
+            let r = results(&spec, &h, c, facts);
+            assert_eq!(r.valid, want, "{checked} interrupted by {interrupted:?}");
+            assert_eq!(r.history_valid, Some(checked));
+        }
+    }
+}
