@@ -237,11 +237,17 @@ fn impossible_combinations_are_bad_input() {
         runner::run(&s, &quiet()),
         Err(RunError::BadInput(_))
     ));
-    let mut s = spec(tmp.path(), "register", 1, 1.0);
-    s.nemesis.config.faults = vec!["partition".into()];
-    match runner::run(&s, &quiet()) {
-        Err(RunError::BadInput(m)) => assert!(m.contains("backend none"), "{m}"),
-        other => panic!("{other:?}"),
+    // Families that run iptables on the nodes (their descriptors say so)
+    // are refused on a backend without machines.
+    for family in ["partition", "loss"] {
+        let mut s = spec(tmp.path(), "register", 1, 1.0);
+        s.nemesis.config.faults = vec![family.into()];
+        match runner::run(&s, &quiet()) {
+            Err(RunError::BadInput(m)) => {
+                assert!(m.contains("backend none") && m.contains(family), "{m}")
+            }
+            other => panic!("{family}: {other:?}"),
+        }
     }
     let mut s = spec(tmp.path(), "regsiter", 1, 1.0);
     s.workload.name = "regsiter".into();

@@ -223,6 +223,7 @@ impl Nemesis for ClockNemesis {
 pub const FAMILY: Family = Family {
     name: "clock",
     scenario: false,
+    needs_machines: false,
     starts: &["bump-clock", "strobe-clock"],
     stop: "reset-clock",
     targets: None,

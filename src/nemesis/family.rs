@@ -52,6 +52,9 @@ pub struct Family {
     /// A scripted scenario: named explicitly, never part of `all`, since
     /// it needs a particular cluster and takes over all of it.
     pub scenario: bool,
+    /// It runs commands (iptables) on the nodes themselves, so it needs a
+    /// backend with machines; with backend `none` the run is refused.
+    pub needs_machines: bool,
     /// The `f`s that start its fault.
     pub starts: &'static [&'static str],
     /// The `f` that stops its fault, and heals it at the end of a run.

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 pub const FAMILY: Family = Family {
     name: "loss",
     scenario: false,
+    needs_machines: true,
     starts: &["start-loss"],
     stop: "stop-loss",
     targets: Some(targets),

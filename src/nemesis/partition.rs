@@ -286,6 +286,7 @@ fn grudge_json(g: &Grudge) -> Value {
 pub const FAMILY: Family = Family {
     name: "partition",
     scenario: false,
+    needs_machines: true,
     starts: &["start-partition"],
     stop: "stop-partition",
     targets: None,

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 pub const KILL: Family = Family {
     name: "kill",
     scenario: false,
+    needs_machines: false,
     starts: &["kill"],
     stop: "start",
     targets: Some(kill_targets),
@@ -30,6 +31,7 @@ pub const KILL: Family = Family {
 pub const PAUSE: Family = Family {
     name: "pause",
     scenario: false,
+    needs_machines: false,
     starts: &["pause"],
     stop: "resume",
     targets: Some(pause_targets),

@@ -87,6 +87,12 @@ pub trait Backend: Send {
     /// `faultline heal` prints, one per item removed or one saying nothing
     /// was left; empty when the backend never leaves anything behind.
     fn heal(&self) -> Result<String, RemoteError>;
+    /// Whether its nodes are machines that run commands (iptables, signals).
+    /// Only `none` has none: faults that run commands on nodes are refused
+    /// before a run starts.
+    fn has_machines(&self) -> bool {
+        true
+    }
 }
 
 /// The backend called `name`; the error names the valid ones.
@@ -117,6 +123,10 @@ pub struct NoBackend;
 impl Backend for NoBackend {
     fn name(&self) -> &str {
         "none"
+    }
+
+    fn has_machines(&self) -> bool {
+        false
     }
 
     fn max_nodes(&self) -> Option<usize> {

@@ -65,9 +65,11 @@ pub fn precheck(spec: &TestSpec) -> Result<(), RunError> {
     spec.nemesis
         .validate()
         .map_err(|e| bad(&format!("nemesis {}", spec.nemesis.name), e))?;
-    if spec.cluster.backend == "none" {
+    let be = backend::by_name(&spec.cluster.backend)?;
+    if !be.has_machines() {
         let fams = spec.nemesis.config.families().unwrap_or_default();
-        if let Some(f) = fams.iter().find(|f| matches!(**f, "partition" | "loss")) {
+        let needs = |f: &str| crate::nemesis::family::by_name(f).is_some_and(|d| d.needs_machines);
+        if let Some(f) = fams.iter().find(|f| needs(f)) {
             return Err(RunError::BadInput(format!(
                 "nemesis {}: fault family {f} needs machines to run iptables on; backend none \
                  has none (use faults: [] with db memory)",
@@ -75,7 +77,6 @@ pub fn precheck(spec: &TestSpec) -> Result<(), RunError> {
             )));
         }
     }
-    backend::by_name(&spec.cluster.backend)?;
     Ok(())
 }
 

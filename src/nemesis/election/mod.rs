@@ -103,6 +103,7 @@ pub const SCENARIOS: [&str; 3] = ["double-vote", "figure-8", "deposed-leader"];
 pub const FAMILY: Family = Family {
     name: "election",
     scenario: true,
+    needs_machines: false,
     starts: &["start-election"],
     stop: "stop-election",
     targets: None,
