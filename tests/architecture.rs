@@ -45,6 +45,11 @@ const RULES: &[(&str, Uses, &str)] = &[
         Uses::Not(&["remote"]),
         "reports work from a stored run and never reach a node",
     ),
+    (
+        "store",
+        Uses::Not(&["report", "runner", "remote"]),
+        "the run directory is a layout: reports read it, it knows no verdict",
+    ),
 ];
 
 /// Whether rule `uses` of module `from` forbids using `to`.
