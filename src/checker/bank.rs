@@ -106,13 +106,7 @@ impl Checker for BankChecker {
                 _ => {}
             }
         }
-        let valid = if bad_count > 0 {
-            Validity::Invalid
-        } else if reads == 0 {
-            Validity::Unknown
-        } else {
-            Validity::Valid
-        };
+        let valid = Validity::of_invariant(bad_count, reads);
         let summary = format!(
             "{reads} ok reads, {bad_count} bad (total must be {} over {} accounts, none negative); transfers {transfers_ok} ok, {transfers_fail} fail, {transfers_info} info",
             self.total,

@@ -121,13 +121,7 @@ impl Checker for CounterChecker {
             }
         }
 
-        let valid = if violation_count > 0 {
-            Validity::Invalid
-        } else if reads == 0 {
-            Validity::Unknown
-        } else {
-            Validity::Valid
-        };
+        let valid = Validity::of_invariant(violation_count, reads);
         let summary = format!(
             "{reads} ok reads, {violation_count} outside their bounds; acknowledged sum {lower}, possible sum {upper}"
         );

@@ -31,6 +31,19 @@ pub enum Validity {
 }
 
 impl Validity {
+    /// The verdict of an invariant checked over `checked` observations that
+    /// found `violations`: invalid on any violation, unknown when nothing
+    /// was observed (an invariant never tested proves nothing), else valid.
+    pub fn of_invariant(violations: usize, checked: usize) -> Validity {
+        if violations > 0 {
+            Validity::Invalid
+        } else if checked == 0 {
+            Validity::Unknown
+        } else {
+            Validity::Valid
+        }
+    }
+
     /// Combine two verdicts: invalid dominates, then unknown, then valid.
     pub fn merge(self, other: Validity) -> Validity {
         use Validity::*;
@@ -162,4 +175,17 @@ pub fn compose(checkers: &[Box<dyn Checker>], history: &History) -> (Validity, V
         results.push(r);
     }
     (overall, results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Validity;
+
+    #[test]
+    fn an_invariant_is_invalid_on_a_violation_and_unknown_when_never_observed() {
+        assert_eq!(Validity::of_invariant(1, 10), Validity::Invalid);
+        assert_eq!(Validity::of_invariant(1, 0), Validity::Invalid);
+        assert_eq!(Validity::of_invariant(0, 0), Validity::Unknown);
+        assert_eq!(Validity::of_invariant(0, 3), Validity::Valid);
+    }
 }
