@@ -29,7 +29,8 @@ fn needs_root(cli: &Cli) -> Option<&'static str> {
             // A test that does not resolve is reported by `test::run` itself,
             // with its own exit code; only a valid local test asks for root.
             let spec = spec::resolve(&a.overrides()).ok()?;
-            (spec.cluster.backend == "local").then_some(
+            let backend = crate::remote::backend::by_name(&spec.cluster.backend).ok()?;
+            backend.needs_root().then_some(
                 "`faultline test` on the local backend needs root (it creates network \
                  namespaces, a bridge and iptables rules)",
             )
@@ -143,6 +144,27 @@ pub fn rerun_as_root_if_needed(cli: &Cli) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("faultline").chain(args.iter().copied()))
+            .expect("valid flags")
+    }
+
+    #[test]
+    fn only_commands_that_touch_this_machine_ask_for_root() {
+        assert!(needs_root(&parse(&["test"])).is_some());
+        assert!(needs_root(&parse(&["heal"])).is_some());
+        assert!(needs_root(&parse(&["test", "--dry-run"])).is_none());
+        assert!(needs_root(&parse(&[
+            "test",
+            "--cluster",
+            "memory",
+            "--nemesis",
+            "none"
+        ]))
+        .is_none());
+    }
 
     #[test]
     fn printed_commands_can_be_pasted_into_a_shell() {

@@ -93,6 +93,12 @@ pub trait Backend: Send {
     fn has_machines(&self) -> bool {
         true
     }
+    /// Whether provisioning needs root on the harness's own machine (the
+    /// local backend creates namespaces, a bridge and iptables rules); the
+    /// CLI re-runs itself under sudo for such a backend.
+    fn needs_root(&self) -> bool {
+        false
+    }
 }
 
 /// The backend called `name`; the error names the valid ones.
@@ -206,6 +212,14 @@ mod tests {
             let be = by_name(name).expect("a registered backend");
             assert_eq!(be.name(), *name);
         }
+    }
+
+    #[test]
+    fn only_local_needs_root_and_only_none_has_no_machines() {
+        let local = by_name("local").expect("local");
+        assert!(local.needs_root() && local.has_machines());
+        let none = by_name("none").expect("none");
+        assert!(!none.needs_root() && !none.has_machines());
     }
 
     #[test]

@@ -31,6 +31,10 @@ impl Backend for LocalBackend {
         Some(MAX_NODES)
     }
 
+    fn needs_root(&self) -> bool {
+        true
+    }
+
     /// Installs missing prerequisites first (see [`ensure_prerequisites`]).
     fn provision(&mut self, names: &[String], work_dir: &Path) -> Result<Vec<Node>, BackendError> {
         ensure_prerequisites(true)
