@@ -7,6 +7,8 @@ pub mod elevate;
 pub mod heal;
 pub mod node;
 pub mod probe;
+pub mod serve;
+pub mod suite;
 pub mod test;
 
 use crate::exit::{self, CmdResult};
@@ -46,6 +48,11 @@ pub enum Command {
     Analyze(analyze::Args),
     /// Remove everything a killed run left behind.
     Heal(heal::Args),
+    /// Browse stored runs and their reports in a web browser.
+    Serve(serve::Args),
+    /// Run a list or matrix of tests; one table, one JUnit file, the worst
+    /// exit code.
+    Suite(suite::Args),
     /// Network and clock probes for faultline's own tests (hidden).
     #[command(hide = true)]
     Probe(probe::Args),
@@ -80,6 +87,8 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Test(a) => test::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Heal(a) => heal::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Suite(a) => suite::run(a),
         Command::Probe(a) => probe::run(a),
     }
 }

@@ -12,7 +12,11 @@
 //! Terminal output respects `NO_COLOR` (<https://no-color.org>): when it is
 //! set (to anything), no ANSI colour is written.
 
+pub mod availability;
+pub mod html;
+pub mod junit;
 pub mod latency;
+pub mod plot;
 pub mod progress;
 pub mod quorum;
 pub mod results;

@@ -81,6 +81,10 @@ pub struct Results {
     /// before promises were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promise: Option<crate::workload::Strictness>,
+    /// Availability and recovery, computed from the history and the fault
+    /// intervals. Absent in runs stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<crate::report::availability::Availability>,
 }
 
 impl Results {

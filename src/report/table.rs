@@ -148,6 +148,7 @@ mod tests {
             warnings: Vec::new(),
             check_seconds: 0.0,
             promise: None,
+            availability: None,
         }
     }
 

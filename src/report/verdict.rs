@@ -102,6 +102,7 @@ pub fn results(spec: &TestSpec, history: &History, checked: Checked, facts: RunF
     let (intervals, errors) = intervals::of_run(history, &spec.nemesis.config);
     let nodes: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
     let quorum_share = crate::report::quorum::quorum_share(&nodes, &intervals, &facts.phases);
+    let availability = crate::report::availability::compute(history, &intervals, &facts.phases);
     let overall = if facts.interrupted.is_some() {
         valid.merge(Validity::Unknown)
     } else {
@@ -128,6 +129,7 @@ pub fn results(spec: &TestSpec, history: &History, checked: Checked, facts: RunF
         warnings: facts.warnings,
         check_seconds: (secs * 1000.0).round() / 1000.0,
         promise,
+        availability: Some(availability),
     }
 }
 

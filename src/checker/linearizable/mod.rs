@@ -23,7 +23,7 @@ mod report;
 mod search;
 
 pub use model::{ModelKind, NilRead};
-pub use report::{FailureReport, KeyReport, LinearizableReport, OpRef};
+pub use report::{FailureReport, KeyReport, LinearizableReport, MinimalAnomaly, OpRef};
 
 use crate::checker::{CheckError, CheckResult, Checker};
 use crate::history::{History, HistoryError, Key, OpType, Process};

@@ -78,6 +78,29 @@ pub struct KeyReport {
     /// Why the key is invalid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReport>,
+    /// The smallest set of this key's ops found that cannot be linearized
+    /// on its own, whatever the key's other ops did (see `shrink`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimal: Option<MinimalAnomaly>,
+}
+
+/// A minimal anomaly: a handful of one key's ops that no order can
+/// explain, whatever the key's other ops did (each of them could have
+/// taken effect at any moment, or never).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinimalAnomaly {
+    /// The ops, in invoke order.
+    pub ops: Vec<OpRef>,
+    /// In words: `these 4 ops cannot be linearized, whatever the other 1,203
+    /// ops of key 3 did: ...`.
+    pub explanation: String,
+    /// Ops of the key before shrinking.
+    pub from_ops: usize,
+    /// True when no single op of the set could be removed (1-minimal);
+    /// false when the time budget ran out first.
+    pub one_minimal: bool,
+    /// Time spent shrinking (ms).
+    pub elapsed_ms: f64,
 }
 
 /// The whole check: `details` of the checker's result.
@@ -311,6 +334,7 @@ pub(crate) fn key_report(
         elapsed_ms: elapsed.as_secs_f64() * 1e3,
         reason: None,
         failure: None,
+        minimal: None,
     };
     match outcome {
         Outcome::Valid => {}
