@@ -1,11 +1,15 @@
 //! The summary printed at the end of a run (and by `faultline analyze`):
 //! a table of checker verdicts, a table of latency quantiles per `f` and
 //! completion type, the fault intervals count, the share of the main phase
-//! with a quorum up (with a warning when it is low), the overall verdict
-//! (and, for an interrupted run, the partial history's), the results path
-//! and the seed.
+//! with a quorum up (with a warning when it is low), availability during
+//! and outside faults with a table of recoveries (after each heal, the time
+//! to the first ok op; after each leader loss, to the first ok write; at
+//! most [`MAX_RECOVERY_ROWS`] rows, the rest in `results.json`), the
+//! overall verdict (and, for an interrupted run, the partial history's),
+//! the results path and the seed.
 
 use crate::checker::Validity;
+use crate::report::availability::{Availability, Recovery, Share};
 use crate::report::results::Results;
 use std::path::Path;
 use tabled::builder::Builder;
@@ -96,6 +100,9 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
             ));
         }
     }
+    if let Some(a) = &results.availability {
+        out.push_str(&availability(a));
+    }
     for line in results.promise.iter().flat_map(|p| p.lines()) {
         out.push_str(&format!("{line}\n"));
     }
@@ -115,6 +122,89 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
         dir.display(),
         results.seed
     ));
+    out
+}
+
+/// The most recovery rows the summary shows; the others are counted and
+/// left to `results.json`.
+pub const MAX_RECOVERY_ROWS: usize = 10;
+
+/// A share as `94 % of 17 ops`, or `no ops`.
+fn share_words(s: &Share) -> String {
+    match s.share {
+        Some(x) => format!("{:.0} % of {} ops", x * 100.0, s.total()),
+        None => "no ops".into(),
+    }
+}
+
+/// The availability lines and the recovery table of the summary.
+fn availability(a: &Availability) -> String {
+    let head = "availability (ok share of main-phase ops, by invoke time)";
+    let mut out = if a.fault_s == 0.0 && a.during_faults.total() == 0 {
+        format!(
+            "{head}: {}, no fault in force\n",
+            share_words(&a.outside_faults)
+        )
+    } else {
+        format!(
+            "{head}: {} outside faults, {} during faults ({:.1} s)\n",
+            share_words(&a.outside_faults),
+            share_words(&a.during_faults),
+            a.fault_s
+        )
+    };
+    // Heals and leader losses in time order, each with what it waits for.
+    let mut rows: Vec<(&Recovery, &str)> = a
+        .recoveries
+        .iter()
+        .map(|r| (r, "any op"))
+        .chain(a.leader_losses.iter().map(|r| (r, "write")))
+        .collect();
+    rows.sort_by(|x, y| x.0.at_s.total_cmp(&y.0.at_s));
+    if !rows.is_empty() {
+        let mut b = Builder::default();
+        b.push_record(["event", "at s", "fault", "first ok", "after s"]);
+        for (r, what) in rows.iter().take(MAX_RECOVERY_ROWS) {
+            let event = if *what == "write" {
+                format!("{} (leader lost)", r.event)
+            } else {
+                r.event.clone()
+            };
+            b.push_record([
+                event,
+                format!("{:.3}", r.at_s),
+                clip(&r.what, 40),
+                what.to_string(),
+                match r.seconds {
+                    Some(s) => format!("{s:.3}"),
+                    None => "never".into(),
+                },
+            ]);
+        }
+        let mut t = b.build();
+        t.with(Style::rounded());
+        out.push_str(&t.to_string());
+        out.push('\n');
+        if rows
+            .iter()
+            .take(MAX_RECOVERY_ROWS)
+            .any(|(r, _)| r.seconds.is_none())
+        {
+            out.push_str("never: no such op invoked after it completed ok in the main phase\n");
+        }
+        if rows.len() > MAX_RECOVERY_ROWS {
+            out.push_str(&format!(
+                "{} more in results.json (availability)\n",
+                rows.len() - MAX_RECOVERY_ROWS
+            ));
+        }
+    }
+    if a.healed_after_main > 0 {
+        out.push_str(&format!(
+            "{} fault(s) still in force when the main phase ended: no recovery measured\n",
+            a.healed_after_main
+        ));
+    }
     out
 }
 
@@ -189,5 +279,58 @@ mod tests {
             false,
         );
         assert!(s.contains("verdict: INVALID"), "{s}");
+    }
+
+    #[test]
+    fn the_summary_shows_availability_and_caps_the_recovery_rows() {
+        let rec = |event: &str, at: f64, secs: Option<f64>| Recovery {
+            event: event.into(),
+            what: "random-halves: n1 n2 | n3 n4 n5".into(),
+            at_s: at,
+            first_ok_s: secs.map(|s| at + s),
+            seconds: secs,
+            op: None,
+        };
+        let mut r = results(Validity::Valid, None, Some(1.0));
+        let share = |ok, info| Share {
+            ok,
+            info,
+            share: Some(ok as f64 / (ok + info) as f64),
+            ..Default::default()
+        };
+        r.availability = Some(Availability {
+            window_s: 1.0,
+            during_faults: share(1, 3),
+            outside_faults: share(19, 1),
+            fault_s: 12.5,
+            recoveries: (0..12)
+                .map(|i| rec("stop-partition", 10.0 + i as f64, Some(0.25)))
+                .collect(),
+            leader_losses: vec![rec("kill", 2.0, None)],
+            healed_after_main: 1,
+            ..Default::default()
+        });
+        let s = summary(&r, Path::new("r"), false);
+        assert!(
+            s.contains(
+                "availability (ok share of main-phase ops, by invoke time): 95 % of 20 ops \
+                 outside faults, 25 % of 4 ops during faults (12.5 s)"
+            ),
+            "{s}"
+        );
+        // The leader loss (2 s) comes first, then 9 of the 12 heals.
+        let first = s.lines().find(|l| l.contains("(leader lost)")).unwrap();
+        assert!(
+            first.contains("2.000") && first.contains("never"),
+            "{first}"
+        );
+        assert_eq!(s.matches("│ stop-partition").count(), 9, "{s}");
+        assert!(s.contains("│ 0.250 "), "{s}");
+        assert!(s.contains("3 more in results.json (availability)"), "{s}");
+        assert!(s.contains("never: no such op"), "{s}");
+        assert!(
+            s.contains("1 fault(s) still in force when the main phase ended"),
+            "{s}"
+        );
     }
 }
