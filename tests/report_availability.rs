@@ -512,3 +512,99 @@ fn without_phases_the_history_is_the_main_phase_and_malformed_ops_are_skipped() 
         (3, 1, 4)
     );
 }
+
+/// Windows sit on the clock's grid: a main phase from 0.3 s to 3.8 s has
+/// windows [0.3, 1), [1, 2), [2, 3), [3, 3.8).
+#[test]
+fn windows_sit_on_the_clock_grid_clipped_to_the_main_phase() {
+    let mut b = Builder::default();
+    b.ok("read", 0.5, 0.6)
+        .ok("read", 1.0, 1.1)
+        .info("write", 3.7, 3.9);
+    let h = b.history();
+    let main = [Phase {
+        name: "main".into(),
+        start: ns(0.3),
+        end: ns(3.8),
+    }];
+    let a = compute(&h, &[], &main);
+    let spans: Vec<(f64, f64, u64)> = a
+        .windows
+        .iter()
+        .map(|w| (w.start_s, w.end_s, w.total()))
+        .collect();
+    assert_eq!(
+        spans,
+        [(0.3, 1.0, 1), (1.0, 2.0, 1), (2.0, 3.0, 0), (3.0, 3.8, 1)]
+    );
+}
+
+/// A measurement, not run by default: `compute` over a generated history
+/// of 1,000,000 client ops (2,000,000 events) with 100 faults.
+/// `cargo test --test report_availability -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn a_million_ops() {
+    let n = 1_000_000u64;
+    let mut ops = Vec::with_capacity(2 * n as usize + 400);
+    let span = 600_000_000_000u64; // 600 s
+    for i in 0..n {
+        let at = i * span / n;
+        let mut inv = Op::invoke(
+            Process::Client(i % 50),
+            if i % 3 == 0 { "write" } else { "read" },
+            json!(i),
+        );
+        inv.time = at;
+        let kind = if i % 17 == 0 {
+            OpType::Info
+        } else {
+            OpType::Ok
+        };
+        let mut c = inv.complete(kind, json!(i));
+        c.time = at + 500_000;
+        ops.push(inv);
+        ops.push(c);
+    }
+    for k in 0..100u64 {
+        let (f, stop) = if k % 2 == 0 {
+            ("kill", "start")
+        } else {
+            ("start-partition", "stop-partition")
+        };
+        for (g, t, v) in [
+            (
+                f,
+                k * 6_000_000_000 + 1_000_000_000,
+                json!({"target": "leader", "killed": ["n1"], "kind": "isolate-one", "grudge": {"n1": ["n2"], "n2": ["n1"]}}),
+            ),
+            (stop, k * 6_000_000_000 + 4_000_000_000, json!({})),
+        ] {
+            let mut o = Op::invoke(Process::Nemesis, g, json!(null)).complete(OpType::Ok, v);
+            o.time = t;
+            ops.push(o);
+        }
+    }
+    ops.sort_by_key(|o| o.time);
+    let h = History::new(ops);
+    let config = NemesisConfig {
+        faults: vec!["all".into()],
+        ..Default::default()
+    };
+    let (ivs, _) = of_run(&h, &config);
+    let t = std::time::Instant::now();
+    let a = compute(&h, &ivs, &phases(600.0));
+    let took = t.elapsed();
+    println!(
+        "1M ops, {} faults: compute in {took:?}, {} windows of {} s, {} recoveries, {} leader losses",
+        ivs.len(),
+        a.windows.len(),
+        a.window_s,
+        a.recoveries.len(),
+        a.leader_losses.len()
+    );
+    assert_eq!(a.during_faults.total() + a.outside_faults.total(), n);
+    assert_eq!(a.recoveries.len(), 100);
+    assert_eq!(a.leader_losses.len(), 50);
+    assert!(a.recoveries.iter().all(|r| r.seconds.is_some()));
+}

@@ -32,7 +32,8 @@
 //!   main phase's length / 100 rounded up to a nice value (1, 2, 5, 10, 20,
 //!   30 s, 1, 2, 5, 10, 20, 30 min, then whole hours), never under 1 s. So
 //!   a 60 s run has 1 s windows, a 10 min run 10 s windows, and no run has
-//!   more than 100. The last window may be shorter.
+//!   more than 101. Windows sit on the clock's grid (`[k·w, (k+1)·w)`), the
+//!   first and the last clipped to the main phase, so they may be shorter.
 //! - **In force**: a fault is in force from its start op's completion to
 //!   its stop op's completion (see [`crate::nemesis::intervals`]), or to
 //!   the end of the main phase when it was never stopped. A fault whose
@@ -112,7 +113,7 @@ pub const WRITE_FS: &[&str] = &[
 /// whole hours.
 const NICE_WIDTHS: [u64; 12] = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800];
 
-/// Windows per run, at most.
+/// Windows per run, at most (one more when the grid cuts both ends).
 const MAX_WINDOWS: u64 = 100;
 
 /// The ops invoked in one span of time, and the share of them `ok`.
@@ -503,10 +504,12 @@ pub fn compute(history: &History, intervals: &[FaultInterval], phases: &[Phase])
     let width = window_width(end - start);
     let width_ns = width * 1_000_000_000;
 
+    // Windows on the clock's grid (multiples of the width), the first and
+    // last clipped to the main phase: they line up with per-second plots.
     let mut windows = Vec::new();
     let mut from = start;
     while from < end {
-        let to = (from + width_ns).min(end);
+        let to = ((from / width_ns + 1) * width_ns).min(end);
         windows.push(share_of(between(calls, from, to).iter(), from, to));
         from = to;
     }
