@@ -608,3 +608,31 @@ fn a_million_ops() {
     assert_eq!(a.leader_losses.len(), 50);
     assert!(a.recoveries.iter().all(|r| r.seconds.is_some()));
 }
+
+/// Imported histories may carry absolute clocks (ns since 1970) or any
+/// time up to `u64::MAX`: no overflow, no panic.
+#[test]
+fn absolute_and_extreme_clocks_do_not_overflow() {
+    for base in [1_733_000_000_000_000_000u64, u64::MAX - 5_000_000_000] {
+        let mut ops = Vec::new();
+        for (i, dt) in [0u64, 1_000_000_000, 4_000_000_000].into_iter().enumerate() {
+            let mut inv = Op::invoke(Process::Client(i as u64), "write", json!(1));
+            inv.time = base + dt;
+            let mut c = inv.complete(OpType::Ok, json!(1));
+            c.time = base + dt + 1_000;
+            ops.push(inv);
+            ops.push(c);
+        }
+        let mut last = Op::invoke(Process::Client(9), "read", json!(null));
+        last.time = u64::MAX.min(base + 5_000_000_000);
+        ops.push(last);
+        let a = compute(&History::new(ops), &[], &[]);
+        // The open read counts as info, except at u64::MAX itself: the
+        // span ends there (excluded), so the read falls outside it.
+        assert_eq!(
+            a.outside_faults.total(),
+            3 + u64::from(base < u64::MAX - 5_000_000_000)
+        );
+        assert_eq!(a.outside_faults.ok, 3, "{base}");
+    }
+}

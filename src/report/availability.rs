@@ -487,7 +487,7 @@ fn main_span(history: &History, phases: &[Phase]) -> Option<(u64, u64)> {
     }
     let first = history.ops.iter().map(|o| o.time).min()?;
     let last = history.ops.iter().map(|o| o.time).max()?;
-    Some((first, last + 1))
+    Some((first, last.saturating_add(1)))
 }
 
 /// Availability of `history` given its fault intervals and phases (see the
@@ -509,7 +509,7 @@ pub fn compute(history: &History, intervals: &[FaultInterval], phases: &[Phase])
     let mut windows = Vec::new();
     let mut from = start;
     while from < end {
-        let to = ((from / width_ns + 1) * width_ns).min(end);
+        let to = (from / width_ns + 1).saturating_mul(width_ns).min(end);
         windows.push(share_of(between(calls, from, to).iter(), from, to));
         from = to;
     }
