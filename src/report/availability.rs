@@ -190,9 +190,12 @@ pub struct Availability {
     pub window_s: f64,
     /// The share of ok ops per window over the main phase.
     pub windows: Vec<Share>,
-    /// All ops invoked while at least one fault was in force.
+    /// All ops invoked while at least one fault was in force (its
+    /// `start_s` and `end_s` are the main phase's; [`Self::fault_s`] says
+    /// how long faults were in force).
     pub during_faults: Share,
-    /// All ops invoked in the main phase while no fault was in force.
+    /// All ops invoked in the main phase while no fault was in force (its
+    /// `start_s` and `end_s` are the main phase's).
     pub outside_faults: Share,
     /// Per fault interval, in order.
     pub per_fault: Vec<FaultShare>,
