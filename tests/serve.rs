@@ -415,6 +415,11 @@ async fn a_run_serves_its_report_and_its_files_with_their_types() {
         );
     }
     assert!(!html.contains("leak"), "{html}");
+    // Through `latest`, links name the run where it really is.
+    let got = get(&server, "/runs/latest/?list").await;
+    assert!(got
+        .text()
+        .contains(&format!("href=\"{RUN_A}results.json\"")));
     let got = get(&server, &format!("{RUN_A}nodes/n1/")).await;
     assert!(got
         .text()
@@ -424,6 +429,10 @@ async fn a_run_serves_its_report_and_its_files_with_their_types() {
     let got = get(&server, "/runs/set-c/20261203T100000.000Z/").await;
     assert_eq!(got.status, 200);
     assert!(got.text().contains("no report.html"), "{}", got.text());
+    // Its summary first: verdict, duration so far, nemesis, seed.
+    for part in ["v-unfinished", "7.5 s", "nemesis pause", "seed 33"] {
+        assert!(got.text().contains(part), "{part} in {}", got.text());
+    }
     assert!(got.text().contains("test.yaml</a>"));
 
     let got = get(&server, &format!("{RUN_A}nope.txt")).await;

@@ -222,8 +222,10 @@ enum Target {
     File(PathBuf),
     /// A run's `report.html`.
     Report(PathBuf),
-    /// A directory to list, with a note for the page.
-    Listing(Vec<pages::Entry>, Option<&'static str>),
+    /// A directory to list.
+    Listing(pages::Listing),
+    /// The results directory itself (through a symlink): the index.
+    Root,
 }
 
 /// `/runs/<test>/<start>/[<file>...]`.
@@ -242,25 +244,36 @@ async fn run_path(State(st): State<Arc<Served>>, uri: Uri) -> Response {
         .is_some_and(|q| q.split('&').any(|p| p == "list" || p.starts_with("list=")));
     let wants_dir = path.ends_with('/');
     let root = st.root.clone();
-    let segs = segments.clone();
     let target = tokio::task::spawn_blocking(move || -> Result<Target, paths::Refused> {
-        let real = paths::resolve(&root, &segs)?;
+        let real = paths::resolve(&root, &segments)?;
         let meta = std::fs::metadata(&real).map_err(|_| paths::Refused::Missing)?;
         if !meta.is_dir() {
             return Ok(Target::File(real));
         }
-        let depth = real
+        // Where it really is: `latest` is shown as the run it points to.
+        let crumbs: Vec<std::ffi::OsString> = real
             .strip_prefix(&root)
-            .map_or(0, |r| r.components().count());
-        if depth == 2 && !list {
+            .map(|r| r.iter().map(|c| c.to_os_string()).collect())
+            .unwrap_or_default();
+        if crumbs.is_empty() {
+            return Ok(Target::Root);
+        }
+        let is_run = crumbs.len() == 2;
+        if is_run && !list {
             if let Ok(report) = paths::inside(&root, &real.join("report.html")) {
                 if report.is_file() {
                     return Ok(Target::Report(report));
                 }
             }
         }
-        let note = (depth == 2 && !list).then_some("This run has no report.html (yet).");
-        Ok(Target::Listing(list_dir(&root, &real), note))
+        let run = is_run.then(|| runs::read_run(&root, crumbs[0].clone(), crumbs[1].clone()));
+        let note = (is_run && !list).then_some("This run has no report.html (yet).");
+        Ok(Target::Listing(pages::Listing {
+            entries: list_dir(&root, &real),
+            crumbs,
+            note,
+            run,
+        }))
     })
     .await;
     let target = match target {
@@ -272,18 +285,13 @@ async fn run_path(State(st): State<Arc<Served>>, uri: Uri) -> Response {
         Target::File(_) if wants_dir => error_page(StatusCode::NOT_FOUND, "not a directory"),
         Target::File(real) => send_file(&real).await,
         // Relative links (report.html's images) need the trailing slash.
-        Target::Report(_) | Target::Listing(..) if !wants_dir => {
+        Target::Report(_) | Target::Listing(_) if !wants_dir => {
             let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
             redirect(&format!("{path}/{query}"))
         }
         Target::Report(report) => send_file(&report).await,
-        Target::Listing(entries, note) => {
-            let crumbs: Vec<&std::ffi::OsStr> = segments.iter().map(|s| s.as_os_str()).collect();
-            html(
-                StatusCode::OK,
-                pages::listing(path, &crumbs, &entries, note),
-            )
-        }
+        Target::Listing(listing) => html(StatusCode::OK, pages::listing(&listing)),
+        Target::Root => redirect("/"),
     }
 }
 

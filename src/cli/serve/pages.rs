@@ -6,7 +6,7 @@
 
 use super::paths;
 use super::runs::{RunRow, Verdict};
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::fmt::Write as _;
 
 /// `s` with `&`, `<`, `>`, `"` and `'` replaced by their entities, safe in
@@ -34,11 +34,12 @@ a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}\
 form{margin:0 0 1em}form>*{margin-right:.4em}\
 table{border-collapse:collapse}\
 th,td{padding:.3em .7em;border-bottom:1px solid #d1d9e0;text-align:left;vertical-align:top}\
-th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:#f6f8fa}tbody tr:hover{background:#f6f8fa}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}td.nw,td.n{white-space:nowrap}\
 .v{display:inline-block;padding:.05em .5em;border-radius:.8em;color:#fff;font-weight:600}\
 .v-valid{background:#1a7f37}.v-invalid{background:#cf222e}.v-unknown{background:#bf8700}\
 .v-unfinished{background:#818b98}.v-unreadable{background:#6e4c00}\
-.why{color:#6e4c00;font-size:.9em}.muted{color:#59636e}\
+.why{color:#6e4c00;font-size:.9em;max-width:32em;overflow-wrap:anywhere}.muted{color:#59636e}\
 .files{font-size:.85em;margin-left:.5em}\
 ";
 
@@ -245,8 +246,8 @@ fn index_row(row: &RunRow) -> String {
             .unwrap_or_else(|| "—".into())
     };
     format!(
-        "<tr><td><a href=\"{href}\">{test}</a><a class=\"files\" href=\"{href}?list\">files</a>\
-         </td><td>{started}</td><td>{verdict}</td><td class=\"n\">{dur}</td><td>{nemesis}</td>\
+        "<tr><td class=\"nw\"><a href=\"{href}\">{test}</a><a class=\"files\" \
+         href=\"{href}?list\">files</a></td><td class=\"nw\">{started}</td><td>{verdict}</td><td class=\"n\">{dur}</td><td>{nemesis}</td>\
          <td class=\"n\">{seed}</td><td class=\"n\">{invoke}</td><td class=\"n\">{ok}</td>\
          <td class=\"n\">{fail}</td><td class=\"n\">{info}</td></tr>\n",
         test = escape(&row.test),
@@ -265,18 +266,32 @@ fn index_row(row: &RunRow) -> String {
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// The file name.
-    pub name: std::ffi::OsString,
+    pub name: OsString,
     /// A directory (linked with a trailing slash).
     pub dir: bool,
     /// Size in bytes (files).
     pub size: u64,
 }
 
-/// A directory's listing. `href` is the directory's own URL (encoded,
-/// ending in `/`), `crumbs` its path segments below the results directory
-/// (for the title and the links up), `note` a line shown above.
-pub fn listing(href: &str, crumbs: &[&OsStr], entries: &[Entry], note: Option<&str>) -> String {
-    let title = crumbs
+/// A directory below the results directory, to list.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Its path below the results directory, one name per component
+    /// (where it really is: symlinks such as `latest` resolved).
+    pub crumbs: Vec<OsString>,
+    /// What it holds.
+    pub entries: Vec<Entry>,
+    /// A line shown above the files.
+    pub note: Option<&'static str>,
+    /// The run, when the directory is one: its summary is shown first.
+    pub run: Option<RunRow>,
+}
+
+/// A directory's listing page: links up, the run's summary when it is a
+/// run, and its files.
+pub fn listing(l: &Listing) -> String {
+    let title = l
+        .crumbs
         .iter()
         .map(|c| c.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
@@ -284,27 +299,30 @@ pub fn listing(href: &str, crumbs: &[&OsStr], entries: &[Entry], note: Option<&s
     let mut b = String::new();
     // Links up: the index, then each parent directory.
     let mut up = String::from("<a href=\"/\">runs</a>");
-    let mut at = String::from("/runs/");
-    for (i, c) in crumbs.iter().enumerate() {
-        at.push_str(&paths::encode_segment(c));
-        at.push('/');
+    let mut href = String::from("/runs/");
+    for (i, c) in l.crumbs.iter().enumerate() {
+        href.push_str(&paths::encode_segment(c));
+        href.push('/');
         let label = escape(&c.to_string_lossy());
-        if i + 1 == crumbs.len() {
+        if i + 1 == l.crumbs.len() {
             let _ = write!(up, " / {label}");
         } else {
-            let _ = write!(up, " / <a href=\"{at}\">{label}</a>");
+            let _ = write!(up, " / <a href=\"{href}\">{label}</a>");
         }
     }
     let _ = writeln!(b, "<h1>{}</h1>\n<p class=\"sub\">{up}</p>", escape(&title));
-    if let Some(note) = note {
+    if let Some(row) = &l.run {
+        b.push_str(&run_summary(row));
+    }
+    if let Some(note) = l.note {
         let _ = writeln!(b, "<p class=\"muted\">{}</p>", escape(note));
     }
-    if entries.is_empty() {
+    if l.entries.is_empty() {
         b.push_str("<p class=\"muted\">Empty directory.</p>\n");
         return page(&title, &b);
     }
     b.push_str("<table>\n<thead><tr><th>file</th><th>size</th></tr></thead>\n<tbody>\n");
-    for e in entries {
+    for e in &l.entries {
         let enc = paths::encode_segment(&e.name);
         let name = escape(&e.name.to_string_lossy());
         if e.dir {
@@ -322,6 +340,39 @@ pub fn listing(href: &str, crumbs: &[&OsStr], entries: &[Entry], note: Option<&s
     }
     b.push_str("</tbody></table>\n");
     page(&title, &b)
+}
+
+/// One line about a run: test, verdict, start, duration, nemesis, seed.
+fn run_summary(row: &RunRow) -> String {
+    let name = row.verdict.name();
+    let mut parts = vec![
+        format!("<b>{}</b>", escape(&row.test)),
+        format!("<span class=\"v v-{name}\">{name}</span>"),
+    ];
+    if let Some(t) = row.started {
+        parts.push(format!("started {} UTC", t.format("%Y-%m-%d %H:%M:%S")));
+    }
+    if let Some(ns) = row.duration_ns {
+        parts.push(duration(ns));
+    }
+    if let Some(n) = &row.nemesis {
+        parts.push(format!("nemesis {}", escape(n)));
+    }
+    if let Some(s) = row.seed {
+        parts.push(format!("seed {s}"));
+    }
+    let mut out = format!("<p>{}</p>\n", parts.join(" · "));
+    let mut why: Vec<String> = row.notes.clone();
+    if let Verdict::Unreadable(w) = &row.verdict {
+        why.insert(0, format!("unreadable: {w}"));
+    }
+    if let Some(i) = &row.interrupted {
+        why.push(format!("interrupted: {i}"));
+    }
+    for w in why {
+        let _ = writeln!(out, "<p class=\"why\">{}</p>", escape(&w));
+    }
+    out
 }
 
 /// A size in bytes as people read it.

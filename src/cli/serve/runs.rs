@@ -175,8 +175,9 @@ pub fn start_time(dir_name: &str) -> Option<chrono::NaiveDateTime> {
     chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.fZ").ok()
 }
 
-/// The row of `root/test_dir/start_dir`.
-fn read_run(root: &Path, test_dir: OsString, start_dir: OsString) -> RunRow {
+/// The row of `root/test_dir/start_dir` (for the index, and atop the
+/// listing of a run without a report).
+pub fn read_run(root: &Path, test_dir: OsString, start_dir: OsString) -> RunRow {
     let dir = root.join(&test_dir).join(&start_dir);
     let mut row = RunRow {
         test: test_dir.to_string_lossy().into_owned(),
