@@ -78,11 +78,16 @@ impl Server {
     /// `GET path` sent as written (no normalisation) over a raw TCP
     /// connection: (status, lower-cased head, body).
     fn raw_get(&self, path: &str) -> (u16, String, Vec<u8>) {
+        self.raw_get_from(path, "127.0.0.1")
+    }
+
+    /// [`Server::raw_get`] with this `Host` header.
+    fn raw_get_from(&self, path: &str, host: &str) -> (u16, String, Vec<u8>) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut buf = Vec::new();
@@ -484,6 +489,13 @@ fn traversal_is_refused_and_the_secret_never_served() {
     let (status, _, body) = server.raw_get("/runs/..\\..\\secret.txt");
     assert!(matches!(status, 400 | 403 | 404), "status {status}");
     assert!(!String::from_utf8_lossy(&body).contains(SECRET));
+    // A page of another site, its name pointed at 127.0.0.1 (DNS
+    // rebinding), is refused; a loopback name on any port is not.
+    let (status, _, body) = server.raw_get_from(&format!("{RUN_A}test.yaml"), "evil.example");
+    assert_eq!(status, 403);
+    assert!(!String::from_utf8_lossy(&body).contains("reg-a"));
+    let (status, _, _) = server.raw_get_from("/", "localhost:9999");
+    assert_eq!(status, 200);
     // The server is still up, and serves what it should.
     let (status, _, body) = server.raw_get(&format!("{RUN_A}test.yaml"));
     assert_eq!(status, 200);

@@ -125,6 +125,13 @@ async fn serve(served: Served, addr: SocketAddr) -> Result<(), CliError> {
         .route("/runs/{*rest}", get(run_path))
         .fallback(not_found)
         .with_state(Arc::new(served));
+    // On loopback, a page of another site must not reach the runs by
+    // pointing its own name at 127.0.0.1 (DNS rebinding).
+    let app = if local.ip().is_loopback() {
+        app.layer(axum::middleware::from_fn(only_loopback_hosts))
+    } else {
+        app
+    };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let name = tokio::select! {
@@ -189,6 +196,46 @@ fn refused(r: paths::Refused) -> Response {
         paths::Refused::Syntax(_) | paths::Refused::Outside => StatusCode::FORBIDDEN,
     };
     error_page(status, &r.to_string())
+}
+
+/// Refuse a request whose `Host` is not a loopback name (see
+/// [`loopback_host`]).
+async fn only_loopback_hosts(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or(""));
+    if host.is_some_and(|h| !loopback_host(h)) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "the Host header does not name this machine (localhost, 127.0.0.1 or [::1])",
+        );
+    }
+    next.run(req).await
+}
+
+/// Whether `host` (a `Host` header: a name, maybe with a port) names the
+/// loopback: `localhost`, `127.x.y.z` or `[::1]`. Any port is accepted, so
+/// an SSH tunnel to another local port still works.
+fn loopback_host(host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let name = if host.starts_with('[') {
+        match host.find(']') {
+            Some(end) => &host[..=end],
+            None => return false,
+        }
+    } else {
+        host.rsplit_once(':')
+            .map_or(host.as_str(), |(name, _)| name)
+    };
+    name == "localhost"
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn not_found() -> Response {
@@ -400,6 +447,30 @@ impl futures_core::Stream for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_names_are_loopback_hosts() {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost",
+            "LOCALHOST:1",
+            "127.1.2.3",
+            "[::1]:80",
+            "[::1]",
+        ] {
+            assert!(loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:8080",
+            "[::2]:1",
+            "[::1",
+            "",
+        ] {
+            assert!(!loopback_host(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn content_types_follow_extensions() {
