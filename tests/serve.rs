@@ -217,6 +217,8 @@ fn fixture(tmp: &Path) -> PathBuf {
     write(&a.join("faultline.log"), "log line\n");
     write(&a.join("nodes/n1/refkv.log"), "node n1 says hi\n");
     std::os::unix::fs::symlink(tmp.join("secret.txt"), a.join("leak")).unwrap();
+    // A FIFO: opening it to read would block until a writer comes.
+    nix::unistd::mkfifo(&a.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
     std::os::unix::fs::symlink("20261201T100000.000Z", r.join("reg-a/latest")).unwrap();
     std::os::unix::fs::symlink("reg-a/20261201T100000.000Z", r.join("latest")).unwrap();
     std::os::unix::fs::symlink(tmp.join("outside"), r.join("escape")).unwrap();
@@ -242,6 +244,12 @@ fn fixture(tmp: &Path) -> PathBuf {
         &r.join("broken-d/20261204T100000.000Z/results.json"),
         "{ this is not json",
     );
+    // A history that is a FIFO must not hang the index.
+    nix::unistd::mkfifo(
+        &r.join("broken-d/20261204T100000.000Z/history.jsonl"),
+        nix::sys::stat::Mode::S_IRWXU,
+    )
+    .unwrap();
 
     write(
         &r.join("<script>/20261130T100000.000Z/results.json"),
@@ -307,6 +315,11 @@ async fn the_index_lists_runs_newest_first_with_their_verdicts() {
     }
     // A broken results.json says why, in its row only.
     assert!(rows[0].contains("unreadable: results.json:"), "{}", rows[0]);
+    assert!(
+        rows[0].contains("history.jsonl: not a regular file"),
+        "{}",
+        rows[0]
+    );
     // Symlinks are not runs: not `latest`, not the directory outside.
     assert!(
         !html.contains("OUTSIDE-RUN") && !html.contains(">latest<"),
@@ -419,7 +432,7 @@ async fn a_run_serves_its_report_and_its_files_with_their_types() {
             "{link} in {html}"
         );
     }
-    assert!(!html.contains("leak"), "{html}");
+    assert!(!html.contains("leak") && !html.contains("fifo"), "{html}");
     // Through `latest`, links name the run where it really is.
     let got = get(&server, "/runs/latest/?list").await;
     assert!(got
@@ -441,6 +454,9 @@ async fn a_run_serves_its_report_and_its_files_with_their_types() {
     assert!(got.text().contains("test.yaml</a>"));
 
     let got = get(&server, &format!("{RUN_A}nope.txt")).await;
+    assert_eq!(got.status, 404);
+    // Not a regular file: not served (nor listed, above), never blocks.
+    let got = get(&server, &format!("{RUN_A}fifo")).await;
     assert_eq!(got.status, 404);
     let got = get(&server, &format!("{RUN_A}results.json/")).await;
     assert_eq!(got.status, 404);

@@ -270,7 +270,7 @@ enum Target {
     /// A run's `report.html`.
     Report(PathBuf),
     /// A directory to list.
-    Listing(pages::Listing),
+    Listing(Box<pages::Listing>),
     /// The results directory itself (through a symlink): the index.
     Root,
 }
@@ -294,8 +294,12 @@ async fn run_path(State(st): State<Arc<Served>>, uri: Uri) -> Response {
     let target = tokio::task::spawn_blocking(move || -> Result<Target, paths::Refused> {
         let real = paths::resolve(&root, &segments)?;
         let meta = std::fs::metadata(&real).map_err(|_| paths::Refused::Missing)?;
-        if !meta.is_dir() {
+        if meta.is_file() {
             return Ok(Target::File(real));
+        }
+        // A FIFO or a device would block or never end: not served.
+        if !meta.is_dir() {
+            return Err(paths::Refused::Missing);
         }
         // Where it really is: `latest` is shown as the run it points to.
         let crumbs: Vec<std::ffi::OsString> = real
@@ -315,12 +319,12 @@ async fn run_path(State(st): State<Arc<Served>>, uri: Uri) -> Response {
         }
         let run = is_run.then(|| runs::read_run(&root, crumbs[0].clone(), crumbs[1].clone()));
         let note = (is_run && !list).then_some("This run has no report.html (yet).");
-        Ok(Target::Listing(pages::Listing {
+        Ok(Target::Listing(Box::new(pages::Listing {
             entries: list_dir(&root, &real),
             crumbs,
             note,
             run,
-        }))
+        })))
     })
     .await;
     let target = match target {
@@ -357,6 +361,9 @@ fn list_dir(root: &Path, dir: &Path) -> Vec<pages::Entry> {
         let Ok(meta) = std::fs::metadata(&real) else {
             continue;
         };
+        if !meta.is_file() && !meta.is_dir() {
+            continue;
+        }
         out.push(pages::Entry {
             name: entry.file_name(),
             dir: meta.is_dir(),

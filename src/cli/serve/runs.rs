@@ -261,7 +261,7 @@ fn read_small(root: &Path, path: &Path) -> Result<Option<Vec<u8>>, String> {
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
     }
-    let real = paths::inside(root, path).map_err(|e| e.to_string())?;
+    let real = regular_file_inside(root, path)?;
     let file = std::fs::File::open(&real).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     if len > MAX_INDEX_FILE {
@@ -274,13 +274,24 @@ fn read_small(root: &Path, path: &Path) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(bytes))
 }
 
+/// `path`, canonical, if it is a regular file inside `root`: a FIFO would
+/// block the listing, a file outside must not be read.
+fn regular_file_inside(root: &Path, path: &Path) -> Result<std::path::PathBuf, String> {
+    let real = paths::inside(root, path).map_err(|e| e.to_string())?;
+    match std::fs::metadata(&real) {
+        Ok(m) if m.is_file() => Ok(real),
+        Ok(_) => Err("not a regular file".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The `time` of the last complete line of `history.jsonl`, read from its
 /// end only; `None` when there is no history or no complete line.
 fn last_op_time(root: &Path, path: &Path) -> Result<Option<u64>, String> {
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
     }
-    let real = paths::inside(root, path).map_err(|e| e.to_string())?;
+    let real = regular_file_inside(root, path)?;
     let mut file = std::fs::File::open(&real).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     let from = len.saturating_sub(HISTORY_TAIL);
