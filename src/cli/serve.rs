@@ -42,11 +42,11 @@ use tokio::io::AsyncReadExt;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The results directory to browse.
-    #[arg(long, default_value = "results")]
+    #[arg(long, value_name = "DIR", default_value = "results")]
     pub results: PathBuf,
     /// The address to listen on (`127.0.0.1:0` picks a free port). Any
     /// address but loopback lets others on the network read every run.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub bind: String,
 }
 
