@@ -23,11 +23,16 @@
 //!   move the timeouts of requests sent during a partition to after its
 //!   heal, blaming the healed cluster for the fault, and an op with no
 //!   completion has no completion time at all.
-//! - **The share** is `ok / (ok + fail + info)`. A `fail` counts against
-//!   it even when the system answered on purpose (a `cas` whose expected
-//!   value did not match, a transfer refused for insufficient funds): so a
-//!   healthy cluster's share is below 1 for such workloads. Compare the
-//!   share during faults with the share outside them, not with 1.
+//! - **The share** is the share of ops the cluster *served*:
+//!   `(ok + answered) / (ok + fail + info)`, where `answered` counts the
+//!   `fail`s that are the system's answer to the op rather than a refusal
+//!   to serve (a `cas` whose expected value did not match, a transfer
+//!   refused for insufficient funds: `workload::common::is_answer`). Other
+//!   fails (no leader, not the leader, unsupported) and every `info` count
+//!   against it. So a healthy cluster's share is 1 whatever the workload,
+//!   and a recovery ends at the first op served, answered fails included.
+//!   A leader loss still waits for the first `ok` write: a write the
+//!   cluster refused did not show it can commit.
 //! - **Windows** split the main phase into spans of [`window_width`]: the
 //!   main phase's length / 100 rounded up to a nice value (1, 2, 5, 10, 20,
 //!   30 s, 1, 2, 5, 10, 20, 30 min, then whole hours), never under 1 s. So
@@ -127,9 +132,14 @@ pub struct Share {
     pub ok: u64,
     /// Ops invoked in the span that completed `fail`.
     pub fail: u64,
+    /// Of those `fail`s, the ones that were the system's answer (a cas
+    /// mismatch, insufficient funds): served, so counted as available.
+    #[serde(default)]
+    pub answered: u64,
     /// Ops invoked in the span that completed `info`, or never completed.
     pub info: u64,
-    /// `ok / (ok + fail + info)`; `null` when no op was invoked in the span.
+    /// `(ok + answered) / (ok + fail + info)`: the share of ops served;
+    /// `null` when no op was invoked in the span.
     pub share: Option<f64>,
 }
 
@@ -402,6 +412,8 @@ struct Call {
     /// `Ok`, `Fail` or `Info` (never completed: `Info`).
     kind: OpType,
     write: bool,
+    /// A `fail` that was the system's answer (see the module doc).
+    answered: bool,
     /// History index of the invoke.
     index: u64,
 }
@@ -420,11 +432,18 @@ fn calls(history: &History) -> Vec<Call> {
                 done: None,
                 kind: OpType::Info,
                 write: is_write(&op.f),
+                answered: false,
                 index: op.index,
             });
         } else if let Some(i) = open.remove(&op.process) {
             out[i].done = Some(op.time);
             out[i].kind = op.kind;
+            out[i].answered = op.kind == OpType::Fail
+                && op
+                    .error
+                    .as_ref()
+                    .and_then(|e| e.as_str())
+                    .is_some_and(crate::workload::common::is_answer);
         }
     }
     out.sort_by_key(|c| c.at);
@@ -446,13 +465,16 @@ fn share_of<'a>(calls: impl Iterator<Item = &'a Call>, from: u64, to: u64) -> Sh
     for c in calls {
         match c.kind {
             OpType::Ok => s.ok += 1,
-            OpType::Fail => s.fail += 1,
+            OpType::Fail => {
+                s.fail += 1;
+                s.answered += u64::from(c.answered);
+            }
             _ => s.info += 1,
         }
     }
     s.share = match s.total() {
         0 => None,
-        n => Some((s.ok as f64 / n as f64 * 1e6).round() / 1e6),
+        n => Some(((s.ok + s.answered) as f64 / n as f64 * 1e6).round() / 1e6),
     };
     s
 }
@@ -464,14 +486,16 @@ fn between(calls: &[Call], from: u64, to: u64) -> &[Call] {
     &calls[a..b]
 }
 
-/// For each position `i` of `calls`, the `ok` call at or after `i` (that
-/// `keep` accepts) with the earliest completion: `(completion, index)`.
+/// For each position `i` of `calls`, the served call (`ok`, or a `fail`
+/// that was the system's answer) at or after `i` that `keep` accepts, with
+/// the earliest completion: `(completion, index)`.
 fn earliest_ok_from(calls: &[Call], keep: impl Fn(&Call) -> bool) -> Vec<Option<(u64, u64)>> {
     let mut out = vec![None; calls.len() + 1];
     for i in (0..calls.len()).rev() {
         let c = &calls[i];
         let here = match (c.kind, c.done) {
             (OpType::Ok, Some(t)) if keep(c) => Some((t, c.index)),
+            (OpType::Fail, Some(t)) if c.answered && keep(c) => Some((t, c.index)),
             _ => None,
         };
         out[i] = match (here, out[i + 1]) {
@@ -555,7 +579,7 @@ pub fn compute(history: &History, intervals: &[FaultInterval], phases: &[Phase])
         .collect();
 
     let any_ok = earliest_ok_from(calls, |_| true);
-    let write_ok = earliest_ok_from(calls, |c| c.write);
+    let write_ok = earliest_ok_from(calls, |c| c.write && c.kind == OpType::Ok);
     let first_after =
         |table: &[Option<(u64, u64)>], t: u64| table[calls.partition_point(|c| c.at < t)];
     let recovery = |event: &str, iv: &FaultInterval, at: u64, first: Option<(u64, u64)>| Recovery {

@@ -139,7 +139,7 @@ fn share_words(s: &Share) -> String {
 
 /// The availability lines and the recovery table of the summary.
 fn availability(a: &Availability) -> String {
-    let head = "availability (ok share of main-phase ops, by invoke time)";
+    let head = "availability (share of main-phase ops served, by invoke time)";
     let mut out = if a.fault_s == 0.0 && a.during_faults.total() == 0 {
         format!(
             "{head}: {}, no fault in force\n",
@@ -313,7 +313,7 @@ mod tests {
         let s = summary(&r, Path::new("r"), false);
         assert!(
             s.contains(
-                "availability (ok share of main-phase ops, by invoke time): 95 % of 20 ops \
+                "availability (share of main-phase ops served, by invoke time): 95 % of 20 ops \
                  outside faults, 25 % of 4 ops during faults (12.5 s)"
             ),
             "{s}"

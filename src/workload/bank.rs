@@ -196,7 +196,10 @@ impl Bank {
             return complete_with_error(
                 op,
                 OpType::Fail,
-                format!("insufficient funds: account {from} holds {bf}"),
+                format!(
+                    "{}: account {from} holds {bf}",
+                    super::common::INSUFFICIENT_FUNDS
+                ),
             );
         }
         // Step 2: validate (the guards are unspent) and write, atomically.

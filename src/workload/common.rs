@@ -56,6 +56,22 @@ pub fn complete_error(op: &Op, e: &KvError) -> Op {
     complete_with_error(op, kind, e.to_string())
 }
 
+/// The error of a `cas` that reached the store and found another value:
+/// the system's answer, not a refusal to serve.
+pub const CAS_MISMATCH: &str = "cas mismatch";
+
+/// How the error of a transfer refused because the source account held too
+/// little begins: the system's answer, not a refusal to serve.
+pub const INSUFFICIENT_FUNDS: &str = "insufficient funds";
+
+/// True when a `fail` with this error is the system's answer to the op (a
+/// cas whose expected value did not match, a transfer refused for
+/// insufficient funds): the cluster was available, the op was just not
+/// applicable. Availability counts such ops as served.
+pub fn is_answer(error: &str) -> bool {
+    error.starts_with(CAS_MISMATCH) || error.starts_with(INSUFFICIENT_FUNDS)
+}
+
 /// The completion of `op` with this type, the invoke's value, and an error.
 pub fn complete_with_error(op: &Op, kind: OpType, error: impl Into<String>) -> Op {
     let mut c = op.complete(kind, op.value.clone());

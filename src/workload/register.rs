@@ -211,7 +211,11 @@ impl Workload for Register {
                 match client.cas(&key, from, to).await {
                     Ok(true) => op.complete(OpType::Ok, op.value.clone()),
                     Ok(false) => {
-                        super::common::complete_with_error(op, OpType::Fail, "cas mismatch")
+                        super::common::complete_with_error(
+                            op,
+                            OpType::Fail,
+                            super::common::CAS_MISMATCH,
+                        )
                     }
                     Err(e) => complete_error(op, &e),
                 }
