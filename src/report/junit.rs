@@ -191,6 +191,24 @@ impl JUnit {
     }
 }
 
+/// Check, before a run, that a JUnit file can be written at `path`: its
+/// directory exists and `path` is not a directory. The error names the
+/// flag and the path (bad input).
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent.filter(|p| !p.is_dir()) {
+        return Err(format!(
+            "--junit {}: no such directory {}",
+            path.display(),
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("--junit {}: is a directory", path.display()));
+    }
+    Ok(())
+}
+
 impl TestSuite {
     /// `(tests, failures, errors, skipped)` of this testsuite.
     pub fn counts(&self) -> (usize, usize, usize, usize) {
