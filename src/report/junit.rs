@@ -384,7 +384,8 @@ pub fn explanation(c: &CheckResult) -> String {
                 out.push_str("\n\nminimal anomaly: ");
                 out.push_str(m);
             }
-            if let Some(f) = failure {
+            // The summary already holds the first invalid key's explanation.
+            if let Some(f) = failure.filter(|f| !c.summary.contains(f)) {
                 out.push_str("\n\n");
                 out.push_str(f);
             }
