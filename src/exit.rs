@@ -85,13 +85,16 @@ pub fn severity(code: u8) -> u8 {
 /// The worst of `codes` by [`severity`] (the first of equals); `VALID`
 /// when there are none.
 pub fn worst(codes: impl IntoIterator<Item = u8>) -> u8 {
-    codes.into_iter().fold(VALID, |acc, c| {
-        if severity(c) > severity(acc) {
-            c
-        } else {
-            acc
-        }
-    })
+    codes.into_iter().fold(
+        VALID,
+        |acc, c| {
+            if severity(c) > severity(acc) {
+                c
+            } else {
+                acc
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -130,9 +130,7 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
             Some(b) => (b, true),
             None => (tag, false),
         };
-        let name_end = body
-            .find(|c: char| c.is_whitespace())
-            .unwrap_or(body.len());
+        let name_end = body.find(|c: char| c.is_whitespace()).unwrap_or(body.len());
         let name = &body[..name_end];
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("bad tag name {name:?}"));
@@ -140,7 +138,9 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
         let mut attrs = Vec::new();
         let mut a = body[name_end..].trim_start();
         while !a.is_empty() {
-            let eq = a.find('=').ok_or(format!("attribute without value in <{name}>"))?;
+            let eq = a
+                .find('=')
+                .ok_or(format!("attribute without value in <{name}>"))?;
             let k = a[..eq].trim().to_string();
             let rest = &a[eq + 1..];
             if !rest.starts_with('"') {
@@ -195,7 +195,10 @@ fn check_junit(doc: &str) -> (Element, (usize, usize, usize, usize)) {
             "system-out" => 2,
             other => panic!("unexpected <{other}> in <testsuite>"),
         };
-        assert!(order.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "{order:?}");
+        assert!(
+            order.windows(2).all(|w| rank(w[0]) <= rank(w[1])),
+            "{order:?}"
+        );
         for p in suite.all("properties") {
             for prop in &p.children {
                 assert_eq!(prop.name, "property");
@@ -370,9 +373,20 @@ fn snapshot_of_an_invalid_run_holds_the_explanation_and_minimal_anomaly() {
     let failure = &root.children[0].all("testcase")[0].children[0];
     assert_eq!(failure.name, "failure");
     assert_eq!(failure.attr("type"), Some("invalid"));
-    assert!(failure.attr("message").unwrap().contains("<script>alert(1)</script>"));
-    assert!(failure.text.contains("minimal anomaly: these 3 ops"), "{}", failure.text);
-    assert!(failure.text.contains("write 1 & read 2"), "{}", failure.text);
+    assert!(failure
+        .attr("message")
+        .unwrap()
+        .contains("<script>alert(1)</script>"));
+    assert!(
+        failure.text.contains("minimal anomaly: these 3 ops"),
+        "{}",
+        failure.text
+    );
+    assert!(
+        failure.text.contains("write 1 & read 2"),
+        "{}",
+        failure.text
+    );
     assert!(failure.text.contains("key 5: op 77"), "{}", failure.text);
     assert!(!doc.contains("<script>"), "escaped");
     snapshot("junit_invalid.xml", &doc);
@@ -431,16 +445,60 @@ fn snapshot_of_the_suite_summary_table() {
         dir: dir.map(PathBuf::from),
     };
     let rows = vec![
-        row("refkv-register-partition", 1, Validity::Valid, "valid", Some(0), 1500,
-            Some("results/refkv-register-partition/20260102T030405.678Z")),
-        row("refkv-set-kill", 2, Validity::Valid, "unknown", Some(2), 1420,
-            Some("results/refkv-set-kill/20260102T030505.000Z")),
-        row("bug-stale-read", 1, Validity::Invalid, "invalid", Some(0), 1510,
-            Some("results/bug-stale-read/20260102T030605.000Z")),
-        row("bug-no-fsync", 1, Validity::Invalid, "valid", Some(1), 1600,
-            Some("results/bug-no-fsync/20260102T030705.000Z")),
-        row("refkv-bank-pause", 3, Validity::Valid, "bad input", Some(254), 0, None),
-        row("refkv-bank-kill", 3, Validity::Valid, "skipped", None, 0, None),
+        row(
+            "refkv-register-partition",
+            1,
+            Validity::Valid,
+            "valid",
+            Some(0),
+            1500,
+            Some("results/refkv-register-partition/20260102T030405.678Z"),
+        ),
+        row(
+            "refkv-set-kill",
+            2,
+            Validity::Valid,
+            "unknown",
+            Some(2),
+            1420,
+            Some("results/refkv-set-kill/20260102T030505.000Z"),
+        ),
+        row(
+            "bug-stale-read",
+            1,
+            Validity::Invalid,
+            "invalid",
+            Some(0),
+            1510,
+            Some("results/bug-stale-read/20260102T030605.000Z"),
+        ),
+        row(
+            "bug-no-fsync",
+            1,
+            Validity::Invalid,
+            "valid",
+            Some(1),
+            1600,
+            Some("results/bug-no-fsync/20260102T030705.000Z"),
+        ),
+        row(
+            "refkv-bank-pause",
+            3,
+            Validity::Valid,
+            "bad input",
+            Some(254),
+            0,
+            None,
+        ),
+        row(
+            "refkv-bank-kill",
+            3,
+            Validity::Valid,
+            "skipped",
+            None,
+            0,
+            None,
+        ),
     ];
     snapshot("suite_table.txt", &summary_table(&rows));
 }
@@ -560,7 +618,9 @@ fn a_memory_suite_passes_with_an_expected_bug_and_writes_consistent_junit() {
     assert_eq!(prop("seed").as_deref(), Some("1"));
     assert_eq!(prop("nemesis").as_deref(), Some("none"));
     assert_eq!(prop("expect").as_deref(), Some("invalid"));
-    assert!(Path::new(&prop("run-dir").unwrap()).join("results.json").is_file());
+    assert!(Path::new(&prop("run-dir").unwrap())
+        .join("results.json")
+        .is_file());
 }
 
 #[test]
@@ -574,7 +634,14 @@ fn a_suite_exits_with_its_worst_code_and_counts_failures() {
     let junit = tmp.path().join("junit.xml");
     let results = tmp.path().join("results");
     let out = faultline(
-        &["suite", str_of(&suite), "--junit", str_of(&junit), "--results", str_of(&results)],
+        &[
+            "suite",
+            str_of(&suite),
+            "--junit",
+            str_of(&junit),
+            "--results",
+            str_of(&results),
+        ],
         tmp.path(),
     );
     assert_eq!(out.code, Some(1), "{out}");
@@ -596,13 +663,23 @@ fn a_suite_exits_with_its_worst_code_and_counts_failures() {
 #[test]
 fn runs_that_cannot_start_are_error_cases_and_exit_254() {
     let tmp = tempfile::tempdir().unwrap();
-    let suite = memory_suite(tmp.path(), "  - { workload: register }\n  - { workload: set }\n");
+    let suite = memory_suite(
+        tmp.path(),
+        "  - { workload: register }\n  - { workload: set }\n",
+    );
     // A file where the results directory should be: no run can start.
     let results = tmp.path().join("not-a-dir");
     std::fs::write(&results, "").unwrap();
     let junit = tmp.path().join("junit.xml");
     let out = faultline(
-        &["suite", str_of(&suite), "--junit", str_of(&junit), "--results", str_of(&results)],
+        &[
+            "suite",
+            str_of(&suite),
+            "--junit",
+            str_of(&junit),
+            "--results",
+            str_of(&results),
+        ],
         tmp.path(),
     );
     assert_eq!(out.code, Some(254), "{out}");
@@ -611,7 +688,10 @@ fn runs_that_cannot_start_are_error_cases_and_exit_254() {
     assert_eq!(counts, (2, 0, 2, 0), "{doc}");
     let err = &root.children[0].all("testcase")[0].children[0];
     assert_eq!(err.attr("type"), Some("bad-input"));
-    assert!(err.attr("message").unwrap().starts_with("exit 254: "), "{doc}");
+    assert!(
+        err.attr("message").unwrap().starts_with("exit 254: "),
+        "{doc}"
+    );
     assert!(out.stdout.contains("bad input"), "{out}");
 }
 
@@ -623,7 +703,10 @@ fn a_malformed_suite_exits_254_naming_file_and_line_before_running() {
         tmp.path(),
         "  - { workload: register }\n  - { workload: set, time-limt: 1 }\n",
     );
-    let out = faultline(&["suite", str_of(&suite), "--results", str_of(&results)], tmp.path());
+    let out = faultline(
+        &["suite", str_of(&suite), "--results", str_of(&results)],
+        tmp.path(),
+    );
     assert_eq!(out.code, Some(254), "{out}");
     assert!(out.stderr.contains("suite.yaml:5:"), "{out}");
     assert!(out.stderr.contains("time-limt"), "{out}");
@@ -634,7 +717,10 @@ fn a_malformed_suite_exits_254_naming_file_and_line_before_running() {
         tmp.path(),
         "  - { workload: register }\n  - { workload: regster }\n",
     );
-    let out = faultline(&["suite", str_of(&suite), "--results", str_of(&results)], tmp.path());
+    let out = faultline(
+        &["suite", str_of(&suite), "--results", str_of(&results)],
+        tmp.path(),
+    );
     assert_eq!(out.code, Some(254), "{out}");
     assert!(out.stderr.contains("suite.yaml:5 (tests[1])"), "{out}");
     assert!(out.stderr.contains("regster"), "{out}");
@@ -656,7 +742,9 @@ fn the_shipped_suites_load() {
 }
 
 fn corpus(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(rel)
 }
 
 #[test]
@@ -689,13 +777,25 @@ fn check_writes_junit_for_corpus_histories() {
     assert_eq!(case.attr("classname"), Some(str_of(&bad)));
     assert_eq!(case.attr("name"), Some("linearizable"));
     let failure = &case.children[0];
-    assert!(failure.attr("message").unwrap().contains("not linearizable"), "{doc}");
+    assert!(
+        failure
+            .attr("message")
+            .unwrap()
+            .contains("not linearizable"),
+        "{doc}"
+    );
 
     // An unreadable file is an error case; the exit code is 254.
     let broken = tmp.path().join("broken.jsonl");
     std::fs::write(&broken, "{not json\n").unwrap();
     let out = faultline(
-        &["check", str_of(&broken), str_of(&good), "--junit", str_of(&junit)],
+        &[
+            "check",
+            str_of(&broken),
+            str_of(&good),
+            "--junit",
+            str_of(&junit),
+        ],
         tmp.path(),
     );
     assert_eq!(out.code, Some(254), "{out}");
@@ -715,9 +815,23 @@ fn analyze_and_test_write_junit_for_a_memory_run() {
     let test_xml = tmp.path().join("test.xml");
     let out = faultline(
         &[
-            "test", "--cluster", "memory", "--nemesis", "none", "--workload", "set",
-            "--time-limit", "0.5", "--recovery", "0", "--seed", "3",
-            "--results", str_of(&results), "--junit", str_of(&test_xml),
+            "test",
+            "--cluster",
+            "memory",
+            "--nemesis",
+            "none",
+            "--workload",
+            "set",
+            "--time-limit",
+            "0.5",
+            "--recovery",
+            "0",
+            "--seed",
+            "3",
+            "--results",
+            str_of(&results),
+            "--junit",
+            str_of(&test_xml),
         ],
         tmp.path(),
     );
@@ -734,7 +848,10 @@ fn analyze_and_test_write_junit_for_a_memory_run() {
         .to_string();
 
     let analyze_xml = tmp.path().join("analyze.xml");
-    let out = faultline(&["analyze", &run_dir, "--junit", str_of(&analyze_xml)], tmp.path());
+    let out = faultline(
+        &["analyze", &run_dir, "--junit", str_of(&analyze_xml)],
+        tmp.path(),
+    );
     assert_eq!(out.code, Some(0), "{out}");
     let (root, counts) = check_junit(&std::fs::read_to_string(&analyze_xml).unwrap());
     assert_eq!(counts, (1, 0, 0, 0));
@@ -744,7 +861,12 @@ fn analyze_and_test_write_junit_for_a_memory_run() {
 
     // Not a run: one error case, exit 254.
     let out = faultline(
-        &["analyze", str_of(tmp.path()), "--junit", str_of(&analyze_xml)],
+        &[
+            "analyze",
+            str_of(tmp.path()),
+            "--junit",
+            str_of(&analyze_xml),
+        ],
         tmp.path(),
     );
     assert_eq!(out.code, Some(254), "{out}");
@@ -753,7 +875,15 @@ fn analyze_and_test_write_junit_for_a_memory_run() {
 
     // A --junit path in a missing directory is refused before running.
     let out = faultline(
-        &["test", "--cluster", "memory", "--nemesis", "none", "--junit", "/nonexistent/x.xml"],
+        &[
+            "test",
+            "--cluster",
+            "memory",
+            "--nemesis",
+            "none",
+            "--junit",
+            "/nonexistent/x.xml",
+        ],
         tmp.path(),
     );
     assert_eq!(out.code, Some(254), "{out}");

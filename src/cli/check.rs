@@ -12,8 +12,8 @@ use crate::checker::linearizable::{
 };
 use crate::checker::{CheckError, Validity};
 use crate::exit::{CliError, CmdResult};
-use crate::report::junit;
 use crate::history::import::{self, Format};
+use crate::report::junit;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -90,7 +90,9 @@ pub struct Row {
 /// per test in the order run.
 pub fn summary_table(rows: &[Row]) -> String {
     let mut b = Builder::default();
-    b.push_record(["test", "seed", "verdict", "exit", "ops", "duration", "results"]);
+    b.push_record([
+        "test", "seed", "verdict", "exit", "ops", "duration", "results",
+    ]);
     for r in rows {
         let verdict = if r.expect == Validity::Valid {
             r.verdict.clone()
@@ -251,7 +253,11 @@ fn run_one(p: &Planned) -> (Row, TestSuite, bool) {
         (row, suite, false, message)
     };
     let (row, suite, interrupted, error) = match result {
-        Ok(Ok(RunOutcome { verdict, dir, results })) => {
+        Ok(Ok(RunOutcome {
+            verdict,
+            dir,
+            results,
+        })) => {
             let code = code_for(expect, verdict);
             let mut suite = junit::suite_of_run(&results, &dir, &p.classname, seconds)
                 .expecting(expect, verdict);
@@ -297,7 +303,14 @@ pub fn run(args: Args) -> CmdResult {
     if args.dry_run {
         let mut b = Builder::default();
         b.push_record([
-            "#", "test", "seed", "cluster", "workload", "nemesis", "time-limit", "expect",
+            "#",
+            "test",
+            "seed",
+            "cluster",
+            "workload",
+            "nemesis",
+            "time-limit",
+            "expect",
             "entry",
         ]);
         for (i, p) in planned.iter().enumerate() {

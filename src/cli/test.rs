@@ -166,7 +166,8 @@ pub fn run(args: Args) -> CmdResult {
     }
     let mut doc = junit::JUnit::new("faultline test", suites);
     doc.time = Some(started.elapsed().as_secs_f64());
-    doc.write(&path).map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
+    doc.write(&path)
+        .map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
     result
 }
 

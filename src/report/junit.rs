@@ -182,7 +182,8 @@ impl JUnit {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "junit.xml".into());
         let tmp = path.with_file_name(format!(".{name}.tmp"));
-        let fail = |e: std::io::Error| format!("{}: cannot write the JUnit file: {e}", path.display());
+        let fail =
+            |e: std::io::Error| format!("{}: cannot write the JUnit file: {e}", path.display());
         std::fs::write(&tmp, self.to_xml()).map_err(fail)?;
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
@@ -306,8 +307,7 @@ fn seconds(s: f64) -> String {
 
 /// True for the characters XML 1.0 allows in a document.
 fn xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r')
-        || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
 }
 
 /// `s` escaped for an attribute value in double quotes: `& < > " '`
@@ -444,13 +444,11 @@ pub fn case_of_check(classname: &str, c: &CheckResult) -> TestCase {
 /// JUnit's timestamp (`YYYY-MM-DDTHH:MM:SS`, UTC) of an RFC 3339 time;
 /// `None` when it does not parse.
 pub fn timestamp(rfc3339: &str) -> Option<String> {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .ok()
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%dT%H:%M:%S")
-                .to_string()
-        })
+    chrono::DateTime::parse_from_rfc3339(rfc3339).ok().map(|t| {
+        t.with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    })
 }
 
 /// A finished (or re-analysed) run as a testsuite: one case per checker,
@@ -551,7 +549,11 @@ pub fn suite_of_error(
 
 /// A test that never ran (the suite stopped before it) as a testsuite of
 /// one `<skipped>` case named `run`.
-pub fn suite_of_skipped(classname: &str, why: &str, properties: Vec<(String, String)>) -> TestSuite {
+pub fn suite_of_skipped(
+    classname: &str,
+    why: &str,
+    properties: Vec<(String, String)>,
+) -> TestSuite {
     TestSuite {
         name: classname.to_string(),
         timestamp: None,
@@ -717,10 +719,11 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("1 lost"));
-        let missed = suite
-            .clone()
-            .expecting(Validity::Invalid, Validity::Valid);
+        let missed = suite.clone().expecting(Validity::Invalid, Validity::Valid);
         assert_eq!(missed.counts(), (2, 1, 0, 0));
-        assert_eq!(suite.clone().expecting(Validity::Valid, Validity::Invalid), suite);
+        assert_eq!(
+            suite.clone().expecting(Validity::Valid, Validity::Invalid),
+            suite
+        );
     }
 }

@@ -268,10 +268,16 @@ fn combinations(m: &Matrix) -> Result<Vec<(Entry, String)>, String> {
     out = cross(out, "nodes", &m.nodes, usize::to_string, |e, v| {
         e.nodes = Some(v)
     })?;
-    out = cross(out, "concurrency", &m.concurrency, Concurrency::to_string, |e, v| {
-        e.concurrency = Some(v)
+    out = cross(
+        out,
+        "concurrency",
+        &m.concurrency,
+        Concurrency::to_string,
+        |e, v| e.concurrency = Some(v),
+    )?;
+    out = cross(out, "rate", &m.rate, f64::to_string, |e, v| {
+        e.rate = Some(v)
     })?;
-    out = cross(out, "rate", &m.rate, f64::to_string, |e, v| e.rate = Some(v))?;
     out = cross(out, "time-limit", &m.time_limit, f64::to_string, |e, v| {
         e.time_limit = Some(v)
     })?;
@@ -288,7 +294,9 @@ fn combinations(m: &Matrix) -> Result<Vec<(Entry, String)>, String> {
         |v: &Names| format!("[{}]", v.0.join(",")),
         |e, v| e.bugs = Some(v),
     )?;
-    out = cross(out, "seed", &m.seed, u64::to_string, |e, v| e.seed = Some(v))?;
+    out = cross(out, "seed", &m.seed, u64::to_string, |e, v| {
+        e.seed = Some(v)
+    })?;
     out = cross(out, "expect", &m.expect, Validity::to_string, |e, v| {
         e.expect = Some(v)
     })?;
@@ -438,13 +446,17 @@ mod tests {
         assert!(e.contains("s.yaml:3:"), "{e}");
         assert!(e.contains("tests[1]"), "{e}");
         assert!(e.contains("wrkload"), "{e}");
-        let e = load_text("matrix:\n  seeds: [1]\n").unwrap_err().to_string();
+        let e = load_text("matrix:\n  seeds: [1]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("s.yaml:2:") && e.contains("seeds"), "{e}");
         let e = load_text("tests: []\n").unwrap_err().to_string();
         assert!(e.contains("no tests"), "{e}");
         let e = load_text("matrix: { seed: [] }\n").unwrap_err().to_string();
         assert!(e.contains("matrix.seed"), "{e}");
-        let e = load_text("tests:\n  - { seed: -1 }\n").unwrap_err().to_string();
+        let e = load_text("tests:\n  - { seed: -1 }\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("s.yaml:2:") && e.contains("seed"), "{e}");
     }
 
