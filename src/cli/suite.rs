@@ -426,6 +426,36 @@ pub fn run(args: Args) -> CmdResult {
 mod tests {
     use super::*;
 
+    fn args(file: &str, dry_run: bool) -> Args {
+        Args {
+            file: Path::new(env!("CARGO_MANIFEST_DIR")).join(file),
+            junit: None,
+            results_dir: PathBuf::from("results"),
+            dry_run,
+        }
+    }
+
+    #[test]
+    fn only_a_suite_with_local_tests_needs_root() {
+        assert!(needs_root(&args("suites/nightly.yaml", false)));
+        assert!(!needs_root(&args("suites/nightly.yaml", true)));
+        assert!(!needs_root(&args("suites/smoke.yaml", false)));
+        assert!(!needs_root(&args("suites/no-such-suite.yaml", false)));
+    }
+
+    #[test]
+    fn tests_sharing_a_name_get_their_seed_in_the_classname() {
+        let (name, planned, _) = plan(&args("suites/nightly.yaml", true)).unwrap();
+        assert_eq!(name, "nightly");
+        let classes: Vec<&str> = planned.iter().map(|p| p.classname.as_str()).collect();
+        assert!(classes.contains(&"bug-stale-read"), "{classes:?}");
+        assert!(classes.contains(&"refkv-set-kill (seed 2)"), "{classes:?}");
+        let mut unique = classes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), classes.len(), "{classes:?}");
+    }
+
     #[test]
     fn an_expectation_met_is_zero_and_a_missed_one_is_not() {
         use Validity::*;
