@@ -726,6 +726,25 @@ fn a_malformed_suite_exits_254_naming_file_and_line_before_running() {
     assert!(out.stderr.contains("regster"), "{out}");
     assert!(!results.exists(), "nothing ran");
 
+    // With --junit, the error is also a JUnit error case.
+    let junit = tmp.path().join("broken.xml");
+    let out = faultline(
+        &[
+            "suite",
+            str_of(&suite),
+            "--junit",
+            str_of(&junit),
+            "--results",
+            str_of(&results),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.code, Some(254), "{out}");
+    let (root, counts) = check_junit(&std::fs::read_to_string(&junit).unwrap());
+    assert_eq!(counts, (1, 0, 1, 0));
+    let err = &root.children[0].all("testcase")[0].children[0];
+    assert!(err.text.contains("regster"), "{}", err.text);
+
     let out = faultline(&["suite", "nope.yaml"], tmp.path());
     assert_eq!(out.code, Some(254), "{out}");
     assert!(out.stderr.contains("nope.yaml"), "{out}");

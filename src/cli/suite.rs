@@ -294,7 +294,18 @@ pub fn run(args: Args) -> CmdResult {
     if let Some(j) = &args.junit {
         junit::check_path(j).map_err(bad)?;
     }
-    let (name, planned, warnings) = plan(&args)?;
+    let (name, planned, warnings) = match plan(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            // CI shows the broken suite file in its test report too.
+            if let Some(j) = args.junit.as_ref().filter(|_| !args.dry_run) {
+                let file = args.file.display().to_string();
+                let suite = junit::suite_of_error(&file, e.code(), &e.to_string(), Vec::new(), 0.0);
+                let _ = JUnit::new(file, vec![suite]).write(j);
+            }
+            return Err(e);
+        }
+    };
     for w in &warnings {
         eprintln!("warning: {w}");
     }
