@@ -908,3 +908,55 @@ fn analyze_and_test_write_junit_for_a_memory_run() {
     assert_eq!(out.code, Some(254), "{out}");
     assert!(out.stderr.contains("/nonexistent"), "{out}");
 }
+
+#[test]
+fn a_signal_stops_the_run_and_the_suite_and_the_rest_is_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = tmp.path().join("long.yaml");
+    std::fs::write(
+        &suite,
+        "defaults: { cluster: memory, nemesis: none, time-limit: 5, recovery: 0, seed: 1 }\n\
+         tests:\n  - { workload: register }\n  - { workload: set }\n  - { workload: bank }\n",
+    )
+    .unwrap();
+    let junit = tmp.path().join("junit.xml");
+    let results = tmp.path().join("results");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faultline"))
+        .current_dir(tmp.path())
+        .args([
+            "suite",
+            str_of(&suite),
+            "--junit",
+            str_of(&junit),
+            "--results",
+            str_of(&results),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let (root, counts) = check_junit(&std::fs::read_to_string(&junit).unwrap());
+    assert_eq!(counts.3, 2, "two tests skipped: {text}");
+    let first = &root.children[0];
+    assert!(
+        first.all("properties")[0]
+            .children
+            .iter()
+            .any(|p| p.attr("name") == Some("interrupted")),
+        "{text}"
+    );
+    assert_eq!(counts.2, 1, "the interrupted run is unknown: {text}");
+}

@@ -23,13 +23,15 @@
 //! 255 internal error. A test with `expect: invalid` (or `unknown`)
 //! counts 0 when its verdict is the expected one, and otherwise 2 if its
 //! verdict is unknown, else 1 (a missed bug fails the suite as a found one
-//! fails a plain test). A run cut short by a signal (Ctrl-C, SIGTERM...)
-//! ends the suite: it is healed and stored as always, the tests after it
-//! are listed as skipped.
+//! fails a plain test). A signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) ends
+//! the suite: a run it cuts short is healed and stored as always, one that
+//! arrives between runs stops the suite at the next test, and the tests
+//! not run are listed as skipped.
 
 use crate::checker::Validity;
 use crate::exit::{self, CliError, CmdResult};
 use crate::report::junit::{self, JUnit, TestSuite};
+use crate::runner::signals::{self, Stop};
 use crate::runner::{self, RunError, RunOptions, RunOutcome};
 use crate::spec::suite::{self as spec_suite, SuiteTest};
 use crate::spec::{self, TestSpec};
@@ -289,6 +291,31 @@ fn run_one(p: &Planned) -> (Row, TestSuite, bool) {
     (row, suite, interrupted)
 }
 
+/// Watch for SIGINT, SIGTERM, SIGHUP and SIGQUIT for the whole suite, on
+/// a thread of its own: during a run the run's own listener stops it
+/// (healed, stored); between runs (while a run's history is checked, say)
+/// nothing else would hear the signal. The suite then stops at the next
+/// test boundary. `None` when the listener cannot start (the suite still
+/// stops on a signal that interrupts a run).
+fn watch_signals() -> Option<Stop> {
+    let stop = Stop::new();
+    let flag = stop.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    std::thread::Builder::new()
+        .name("faultline-suite-signals".into())
+        .spawn(move || {
+            rt.block_on(signals::listen(flag, |m| {
+                let name = m.split(':').next().unwrap_or("a signal");
+                eprintln!("faultline suite: {name}: the suite stops after this test");
+            }))
+        })
+        .ok()?;
+    Some(stop)
+}
+
 /// Run `faultline suite`.
 pub fn run(args: Args) -> CmdResult {
     if let Some(j) = &args.junit {
@@ -343,11 +370,17 @@ pub fn run(args: Args) -> CmdResult {
         return Ok(Validity::Valid);
     }
     let _ = writeln!(out, "suite {name}: {n} test(s)");
+    let signalled = watch_signals();
+    let signalled = || signalled.as_ref().is_some_and(Stop::is_set);
     let started = Instant::now();
     let mut rows = Vec::with_capacity(n);
     let mut suites = Vec::with_capacity(n);
     let mut stopped = false;
     for (i, p) in planned.iter().enumerate() {
+        if !stopped && signalled() {
+            let _ = writeln!(out, "stopped by a signal: skipping the remaining tests");
+            stopped = true;
+        }
         if stopped {
             let why = "not run: the suite was interrupted";
             rows.push(Row {
