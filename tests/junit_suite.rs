@@ -176,6 +176,72 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
     root.ok_or_else(|| "no root element".to_string())
 }
 
+/// The attributes the Jenkins JUnit schema (junit-10.xsd, the one CI
+/// servers read) allows on each element, required ones first, `|`
+/// between required and optional; an unknown element or attribute fails.
+fn schema_attributes(el: &Element) {
+    let (required, optional): (&[&str], &[&str]) = match el.name.as_str() {
+        "testsuites" => (
+            &[],
+            &["name", "time", "tests", "failures", "disabled", "errors"],
+        ),
+        "testsuite" => (
+            &["tests"],
+            &[
+                "name",
+                "failures",
+                "errors",
+                "time",
+                "disabled",
+                "skipped",
+                "skips",
+                "timestamp",
+                "hostname",
+                "id",
+                "package",
+                "assertions",
+                "file",
+                "skip",
+                "log",
+                "url",
+            ],
+        ),
+        "testcase" => (
+            &["name"],
+            &[
+                "assertions",
+                "time",
+                "timestamp",
+                "classname",
+                "status",
+                "class",
+                "file",
+                "line",
+                "log",
+                "group",
+                "url",
+            ],
+        ),
+        "failure" | "error" | "skipped" => (&[], &["type", "message"]),
+        "property" => (&["name", "value"], &[]),
+        "properties" | "system-out" | "system-err" => (&[], &[]),
+        other => panic!("<{other}> is not in the JUnit schema"),
+    };
+    for r in required {
+        assert!(el.attr(r).is_some(), "<{}> needs {r}", el.name);
+    }
+    for (k, _) in &el.attrs {
+        assert!(
+            required.contains(&k.as_str()) || optional.contains(&k.as_str()),
+            "<{}> may not have {k}",
+            el.name
+        );
+    }
+    for c in &el.children {
+        schema_attributes(c);
+    }
+}
+
 /// Parse a JUnit document and check its structure against the common
 /// schema: `testsuites` > `testsuite` (properties?, testcase*,
 /// system-out?) > `testcase` (at most one of failure / error / skipped,
@@ -245,14 +311,10 @@ fn check_junit(doc: &str) -> (Element, (usize, usize, usize, usize)) {
         );
     }
     assert_eq!(
-        (
-            root.num("tests"),
-            root.num("failures"),
-            root.num("errors"),
-            root.num("skipped")
-        ),
-        total
+        (root.num("tests"), root.num("failures"), root.num("errors")),
+        (total.0, total.1, total.2)
     );
+    schema_attributes(&root);
     (root, total)
 }
 
