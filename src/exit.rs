@@ -1,6 +1,7 @@
 //! Exit codes shared by every command of faultline, Jepsen's convention:
 //! 0 valid, 1 invalid, 2 unknown, 254 bad usage / config / input, 255 internal
-//! failure.
+//! failure. Several codes (a suite's) merge into the worst by
+//! [`severity`]: 0 < 2 < 1 < 254 < 255.
 
 use crate::checker::Validity;
 

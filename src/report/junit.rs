@@ -383,11 +383,12 @@ pub fn explanation(c: &CheckResult) -> String {
                 .get("failure")
                 .and_then(|f| f.get("explanation"))
                 .and_then(Value::as_str);
-            if let Some(m) = minimal {
+            // Either may already be in the summary (it leads with the
+            // first invalid key's explanation).
+            if let Some(m) = minimal.filter(|m| !c.summary.contains(m)) {
                 out.push_str("\n\nminimal anomaly: ");
                 out.push_str(m);
             }
-            // The summary already holds the first invalid key's explanation.
             if let Some(f) = failure.filter(|f| !c.summary.contains(f)) {
                 out.push_str("\n\n");
                 out.push_str(f);
