@@ -983,7 +983,7 @@ fn a_signal_stops_the_run_and_the_suite_and_the_rest_is_skipped() {
     .unwrap();
     let junit = tmp.path().join("junit.xml");
     let results = tmp.path().join("results");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faultline"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faultline"))
         .current_dir(tmp.path())
         .args([
             "suite",
@@ -997,18 +997,28 @@ fn a_signal_stops_the_run_and_the_suite_and_the_rest_is_skipped() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Wait for the first test to start (however loaded the machine), then
+    // give its run a moment to be under way.
+    use std::io::BufRead;
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("[1/3]") {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{seen}{rest}\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(2), "{text}");
     let (root, counts) = check_junit(&std::fs::read_to_string(&junit).unwrap());
     assert_eq!(counts.3, 2, "two tests skipped: {text}");
