@@ -1,6 +1,7 @@
 //! Exit codes shared by every command of faultline, Jepsen's convention:
 //! 0 valid, 1 invalid, 2 unknown, 254 bad usage / config / input, 255 internal
-//! failure.
+//! failure. Several codes (a suite's) merge into the worst by
+//! [`severity`]: 0 < 2 < 1 < 254 < 255.
 
 use crate::checker::Validity;
 
@@ -65,3 +66,60 @@ impl std::fmt::Display for CliError {
 /// The result of one command: a verdict (for commands that check something,
 /// `Valid` otherwise) or an error.
 pub type CmdResult = Result<Validity, CliError>;
+
+/// How bad an exit code is, for merging the codes of several runs (a
+/// suite) into one: valid (0) < unknown (2) < invalid (1) < bad input (254)
+/// < internal error (255). An unknown verdict ranks below an invalid one
+/// (a bug found outweighs a question left open), and both below a run that
+/// could not be judged at all. A code faultline never returns ranks as an
+/// internal error.
+pub fn severity(code: u8) -> u8 {
+    match code {
+        VALID => 0,
+        UNKNOWN => 1,
+        INVALID => 2,
+        BAD_INPUT => 3,
+        _ => 4,
+    }
+}
+
+/// The worst of `codes` by [`severity`] (the first of equals); `VALID`
+/// when there are none.
+pub fn worst(codes: impl IntoIterator<Item = u8>) -> u8 {
+    codes.into_iter().fold(
+        VALID,
+        |acc, c| {
+            if severity(c) > severity(acc) {
+                c
+            } else {
+                acc
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_orders_valid_unknown_invalid_bad_input_internal() {
+        let order = [VALID, UNKNOWN, INVALID, BAD_INPUT, INTERNAL];
+        for w in order.windows(2) {
+            assert!(severity(w[0]) < severity(w[1]), "{} < {}", w[0], w[1]);
+        }
+        assert_eq!(severity(101), severity(INTERNAL), "a panic is internal");
+    }
+
+    #[test]
+    fn worst_picks_the_most_severe_code() {
+        assert_eq!(worst([]), VALID);
+        assert_eq!(worst([VALID, VALID]), VALID);
+        assert_eq!(worst([VALID, UNKNOWN]), UNKNOWN);
+        assert_eq!(worst([UNKNOWN, INVALID, VALID]), INVALID);
+        assert_eq!(worst([INVALID, UNKNOWN]), INVALID);
+        assert_eq!(worst([INVALID, BAD_INPUT, UNKNOWN]), BAD_INPUT);
+        assert_eq!(worst([INTERNAL, BAD_INPUT, INVALID]), INTERNAL);
+        assert_eq!(worst([BAD_INPUT, 101]), 101);
+    }
+}

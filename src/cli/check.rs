@@ -13,6 +13,7 @@ use crate::checker::linearizable::{
 use crate::checker::{CheckError, Validity};
 use crate::exit::{CliError, CmdResult};
 use crate::history::import::{self, Format};
+use crate::report::junit;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,6 +51,10 @@ pub struct Args {
     /// Print one machine-readable JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Write a JUnit XML report here: one testsuite per file (classname:
+    /// the file), the anomaly in `<failure>`, unreadable files as `<error>`.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 fn parse_json(s: &str) -> Result<serde_json::Value, String> {
@@ -140,13 +145,21 @@ pub fn run(args: Args) -> CmdResult {
         memory_limit: Some(args.memory_limit.saturating_mul(1 << 20)),
         all_keys: args.all_keys,
     };
+    if let Some(j) = &args.junit {
+        junit::check_path(j).map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
+    }
     let files = expand(&args.files)?;
     let mut overall = Validity::Valid;
     let mut bad: Vec<String> = Vec::new();
     let (mut n_valid, mut n_invalid, mut n_unknown) = (0, 0, 0);
     let mut json_files = Vec::new();
+    let mut junit_suites = Vec::new();
     for path in &files {
-        match check_file(path, &args, &opts) {
+        let outcome = check_file(path, &args, &opts);
+        if args.junit.is_some() {
+            junit_suites.push(junit_suite(path, &outcome));
+        }
+        match outcome {
             FileOutcome::Checked(report, warnings) => {
                 overall = overall.merge(report.valid);
                 match report.valid {
@@ -229,8 +242,44 @@ pub fn run(args: Args) -> CmdResult {
             bad.len()
         );
     }
+    if let Some(j) = &args.junit {
+        junit::JUnit::new("faultline check", junit_suites)
+            .write(j)
+            .map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
+    }
     match bad.into_iter().next() {
         Some(first) => Err(CliError::bad_input(anyhow::anyhow!("{first}"))),
         None => Ok(overall),
+    }
+}
+
+/// One file's outcome as a JUnit testsuite named by the file: a
+/// `linearizable` case (its explanation and minimal anomaly in
+/// `<failure>`), or a `run` case with `<error type="bad-input">`.
+fn junit_suite(path: &Path, outcome: &FileOutcome) -> junit::TestSuite {
+    let file = path.display().to_string();
+    match outcome {
+        FileOutcome::Checked(report, _) => {
+            let result = crate::checker::CheckResult {
+                checker: "linearizable".into(),
+                valid: report.valid,
+                summary: report.summary(),
+                details: serde_json::to_value(report.as_ref()).unwrap_or_default(),
+            };
+            junit::TestSuite {
+                name: file.clone(),
+                timestamp: None,
+                time: report.elapsed_ms / 1e3,
+                properties: vec![
+                    ("file".into(), file.clone()),
+                    ("model".into(), report.model.to_string()),
+                ],
+                cases: vec![junit::case_of_check(&file, &result)],
+                system_out: None,
+            }
+        }
+        FileOutcome::Bad(msg) => {
+            junit::suite_of_error(&file, crate::exit::BAD_INPUT, msg, Vec::new(), 0.0)
+        }
     }
 }

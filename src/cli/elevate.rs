@@ -35,6 +35,10 @@ fn needs_root(cli: &Cli) -> Option<&'static str> {
                  namespaces, a bridge and iptables rules)",
             )
         }
+        Command::Suite(a) if super::suite::needs_root(a) => Some(
+            "`faultline suite` with tests on the local backend needs root (it creates \
+             network namespaces, a bridge and iptables rules)",
+        ),
         Command::Heal(_) => Some(
             "`faultline heal` needs root (it removes network namespaces, a bridge and \
              iptables rules)",

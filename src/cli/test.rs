@@ -7,6 +7,7 @@
 
 use crate::checker::Validity;
 use crate::exit::{CliError, CmdResult};
+use crate::report::junit;
 use crate::runner::{self, Progress, RunError, RunOptions, RunOutcome};
 use crate::spec::{self, Concurrency, Overrides};
 use std::io::Write;
@@ -91,6 +92,11 @@ pub struct Args {
     /// gives, without touching any node.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write a JUnit XML report here: one testsuite per run, one testcase
+    /// per checker, the anomaly in `<failure>`; also written when the test
+    /// cannot run (one `<error>` case).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 impl Args {
@@ -138,8 +144,37 @@ fn print_summary(outcome: &RunOutcome) {
     let _ = out.flush();
 }
 
-/// Run `faultline test`.
+/// Run `faultline test`, writing the `--junit` report (also of a test that
+/// could not run) when asked.
 pub fn run(args: Args) -> CmdResult {
+    // A dry run checks nothing: no JUnit file.
+    let Some(path) = args.junit.clone().filter(|_| !args.dry_run) else {
+        return run_tests(&args, &mut Vec::new());
+    };
+    junit::check_path(&path).map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
+    let started = std::time::Instant::now();
+    let mut suites = Vec::new();
+    let result = run_tests(&args, &mut suites);
+    if let Err(e) = &result {
+        let name = args.name.clone().unwrap_or_else(|| "faultline test".into());
+        suites.push(junit::suite_of_error(
+            &name,
+            e.code(),
+            &e.to_string(),
+            Vec::new(),
+            started.elapsed().as_secs_f64(),
+        ));
+    }
+    let mut doc = junit::JUnit::new("faultline test", suites);
+    doc.time = Some(started.elapsed().as_secs_f64());
+    doc.write(&path)
+        .map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
+    result
+}
+
+/// Resolve and run the test; one JUnit testsuite per finished run is
+/// pushed to `junit`.
+fn run_tests(args: &Args, junit: &mut Vec<junit::TestSuite>) -> CmdResult {
     let (spec, warnings) = spec::resolve_with_warnings(&args.overrides(), Path::new("."))
         .map_err(CliError::bad_input)?;
     for w in &warnings {
@@ -170,7 +205,19 @@ pub fn run(args: Args) -> CmdResult {
         if spec.test_count > 1 {
             println!("run {}/{}: seed {}", i + 1, spec.test_count, one.seed);
         }
+        let started = std::time::Instant::now();
         let outcome = runner::run(&one, &opts).map_err(run_error)?;
+        let classname = if spec.test_count > 1 {
+            format!("{} (seed {})", one.name, one.seed)
+        } else {
+            one.name.clone()
+        };
+        junit.push(junit::suite_of_run(
+            &outcome.results,
+            &outcome.dir,
+            &classname,
+            started.elapsed().as_secs_f64(),
+        ));
         if opts.progress != Progress::Quiet {
             print_summary(&outcome);
         }

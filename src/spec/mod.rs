@@ -10,6 +10,7 @@
 //! included, so a run can be repeated exactly.
 
 pub mod load;
+pub mod suite;
 
 pub use load::{
     resolve, resolve_in, resolve_with_warnings, FieldError, Kind, Origin, Overrides, SpecError,
