@@ -261,10 +261,11 @@ const GRID: (f64, f64) = (1000.0, 400.0);
 
 /// The samples the raw latency plot draws: all of them when there are at
 /// most `limit`; otherwise one per cell of a grid over the plot (per `f`
-/// and outcome), the cell doubling from about one pixel until at most
-/// `limit` cells are occupied. The first sample of each cell in invoke
-/// order is kept, so the choice is deterministic, and every f/outcome
-/// present in a region of the plot stays visible there.
+/// and outcome), the cell growing from about one pixel until at most
+/// `limit` cells are occupied (cells of 1, 2, 3, 4, 6, 9... pixels). Which
+/// sample of a cell is kept depends only on its index ([`scatter`]), so the
+/// choice is deterministic, and every f/outcome present in a region of the
+/// plot stays visible there.
 pub(super) struct Drawn {
     /// Indices into [`Ops::samples`], in drawing order (by outcome, then
     /// invoke time).
@@ -298,30 +299,50 @@ pub(super) fn downsample(samples: &[Sample], x_end: u64, y: (f64, f64), limit: u
             (col, row)
         })
         .collect();
+    let key = |i: usize, cell: u32| {
+        let (col, row) = pos[i];
+        let s = &samples[i];
+        ((col / cell) as u64) << 44
+            | ((row / cell) as u64) << 24
+            | (s.f as u64) << 8
+            | s.outcome as u64
+    };
     let mut cell: u32 = 1;
-    loop {
+    // The smallest cell that leaves at most `limit` occupied; a cell as
+    // large as the grid leaves one per f and outcome, the fewest possible,
+    // whatever the limit.
+    while (cell as f64) < GRID.0 {
         let mut seen: FxHashSet<u64> = FxHashSet::default();
-        let mut idx = Vec::new();
-        for (i, (s, &(col, row))) in samples.iter().zip(&pos).enumerate() {
-            let key = ((col / cell) as u64) << 44
-                | ((row / cell) as u64) << 24
-                | (s.f as u64) << 8
-                | s.outcome as u64;
-            if seen.insert(key) {
-                idx.push(i);
-                if idx.len() > limit {
-                    break;
-                }
-            }
+        let fits = (0..samples.len()).all(|i| {
+            seen.insert(key(i, cell));
+            seen.len() <= limit
+        });
+        if fits {
+            break;
         }
-        // A cell as large as the grid leaves one sample per f and outcome,
-        // the fewest possible: accept it whatever the limit.
-        if idx.len() <= limit || cell as f64 >= GRID.0 {
-            order(&mut idx);
-            return Drawn { idx, cell };
-        }
-        cell *= 2;
+        cell = (cell + 1).max(cell * 3 / 2);
     }
+    let mut kept: FxHashMap<u64, (u64, usize)> = FxHashMap::default();
+    for i in 0..samples.len() {
+        let h = scatter(i as u64);
+        let e = kept.entry(key(i, cell)).or_insert((h, i));
+        if h < e.0 {
+            *e = (h, i);
+        }
+    }
+    let mut idx: Vec<usize> = kept.into_values().map(|(_, i)| i).collect();
+    order(&mut idx);
+    Drawn { idx, cell }
+}
+
+/// A fixed hash of a sample's index (splitmix64's finaliser): which
+/// sample of a cell is drawn, spread over the cell rather than always its
+/// earliest, so the kept samples do not line up in columns.
+fn scatter(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The latency quantiles drawn for one window and `f`, ms.

@@ -251,7 +251,7 @@ impl<'m> Layout<'m> {
         let mut cursor = MARGIN;
         for e in entries {
             let (tw, _) = root.estimate_text_size(&e.text, &legend_font).map_err(de)?;
-            let width = 26 + tw as i32 + 18;
+            let width = 24 + tw as i32 + 14;
             if cursor + width > w - MARGIN && cursor > MARGIN {
                 legend.push(Vec::new());
                 cursor = MARGIN;
@@ -416,13 +416,9 @@ fn backdrop<DB: DrawingBackend>(
             .map_err(de)?;
         }
     }
-    // Phases: a dashed line at each start, its name at the foot of the
-    // plot; names that would overlap go one row up.
-    let font = m.font(13.0).color(&MUTED);
-    let mut row_ends: Vec<i32> = Vec::new();
-    let mut phases: Vec<&Phase> = m.phases.iter().collect();
-    phases.sort_by_key(|p| p.start);
-    for p in phases {
+    // Phases: a dashed line at each start (their names are drawn over
+    // the data, see `phase_names`).
+    for p in m.phases {
         let x = area.x(secs(p.start));
         let mut y = area.top;
         while y < area.bottom {
@@ -434,15 +430,39 @@ fn backdrop<DB: DrawingBackend>(
             .map_err(de)?;
             y += 9;
         }
-        let (tw, _) = root.estimate_text_size(&p.name, &font).map_err(de)?;
+    }
+    Ok(())
+}
+
+/// Each phase's name at the foot of its line, on a pale box so it reads
+/// over the data; names that would overlap go one row up.
+fn phase_names<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    m: &Model<'_>,
+    area: &Area,
+) -> Res {
+    let font = m.font(13.0).color(&MUTED);
+    let mut row_ends: Vec<i32> = Vec::new();
+    let mut phases: Vec<&Phase> = m.phases.iter().collect();
+    phases.sort_by_key(|p| p.start);
+    for p in phases {
+        let x = area.x(secs(p.start));
+        let (tw, th) = root.estimate_text_size(&p.name, &font).map_err(de)?;
+        let (tw, th) = (tw as i32, th as i32);
         let row = row_ends.iter().position(|&e| e < x).unwrap_or_else(|| {
             row_ends.push(i32::MIN);
             row_ends.len() - 1
         });
-        row_ends[row] = x + tw as i32 + 6;
+        row_ends[row] = x + tw + 6;
+        let y = area.bottom - 3 - row as i32 * 15;
+        root.draw(&Rectangle::new(
+            [(x + 1, y - th - 1), (x + tw + 5, y + 2)],
+            WHITE.mix(0.8).filled(),
+        ))
+        .map_err(de)?;
         root.draw(&Text::new(
             p.name.clone(),
-            (x + 3, area.bottom - 3 - row as i32 * 14),
+            (x + 3, y),
             font.pos(Pos::new(HPos::Left, VPos::Bottom)),
         ))
         .map_err(de)?;
@@ -459,6 +479,7 @@ fn foreground<DB: DrawingBackend>(
     area: &Area,
     note: Option<&str>,
 ) -> Res {
+    phase_names(root, m, area)?;
     if let Some(note) = note {
         root.draw(&Text::new(
             note.to_string(),
@@ -564,6 +585,27 @@ fn latency_range(lo: f64, hi: f64) -> (f64, f64) {
     (lo.max(MIN_MS / 2.0), hi)
 }
 
+/// A log axis's ticks from `lo` to `hi`: labelled ones (1, 2 and 5 per
+/// decade, or only powers of ten when that would be more than ten) and
+/// grid lines (1 to 9 per decade).
+fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let within = |ms: &[f64]| -> Vec<f64> {
+        (k0..=k1)
+            .flat_map(|k| ms.iter().map(move |m| m * 10f64.powi(k)))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
+    };
+    let mut bold = within(&[1.0, 2.0, 5.0]);
+    if bold.len() > 10 {
+        bold = within(&[1.0]);
+        let every = bold.len().div_ceil(10);
+        bold = bold.into_iter().step_by(every).collect();
+    }
+    let light = within(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    (bold, light)
+}
+
 /// `latency-raw`.
 fn raw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &Model<'_>) -> Res {
     let ops = &m.ops;
@@ -619,21 +661,26 @@ fn raw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &Model<'_>) -> Res 
     });
     entries.push(Entry {
         mark: Mark::Point(Outcome::Info, MUTED),
-        text: "info (time until the client gave up)".into(),
+        text: "info (until the client gave up)".into(),
     });
     if open > 0 {
         entries.push(Entry {
             mark: Mark::Point(Outcome::Open, MUTED),
-            text: "no completion (top row, latency unknown)".into(),
+            text: "no completion (top row)".into(),
         });
     }
     entries.extend(fault_entries(m));
 
     let layout = Layout::new(root, m, entries)?;
     header(root, m, Kind::Raw, &subtitle)?;
+    let (bold, light) = log_ticks(lo, y_max);
+    let y_axis = (lo..y_max)
+        .log_scale()
+        .with_key_points(bold)
+        .with_light_points(light);
     let mut chart = layout
         .chart(root)
-        .build_cartesian_2d(0f64..m.x_max, (lo..y_max).log_scale())
+        .build_cartesian_2d(0f64..m.x_max, y_axis)
         .map_err(de)?;
     mesh!(chart, m, "latency (ms, log scale)");
     let area = Area::of(chart.plotting_area(), m.x_max);
@@ -709,9 +756,14 @@ fn quantiles<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &Model<'_>) -
 
     let layout = Layout::new(root, m, entries)?;
     header(root, m, Kind::Quantiles, &subtitle)?;
+    let (bold, light) = log_ticks(lo, hi);
+    let y_axis = (lo..hi)
+        .log_scale()
+        .with_key_points(bold)
+        .with_light_points(light);
     let mut chart = layout
         .chart(root)
-        .build_cartesian_2d(0f64..m.x_max, (lo..hi).log_scale())
+        .build_cartesian_2d(0f64..m.x_max, y_axis)
         .map_err(de)?;
     mesh!(chart, m, "latency (ms, log scale)");
     let area = Area::of(chart.plotting_area(), m.x_max);

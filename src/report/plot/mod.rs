@@ -19,21 +19,23 @@
 //! per fault family, labelled above the plot) and marks the start of each
 //! phase with a dashed line and its name.
 //!
-//! Text is rendered with the embedded DejaVu Sans through plotters'
-//! `ab_glyph` support (registered once, see [`font_family`]); plotters is
-//! built without its `ttf` feature, so no code path reads system fonts or
-//! needs fontconfig. In an SVG the text stays text, naming DejaVu Sans
+//! Text is measured with the embedded DejaVu Sans through plotters'
+//! `ab_glyph` support (registered once, see [`font_family`]) and drawn into
+//! PNGs with the same font by [`raster`]; plotters is built without its
+//! `ttf` feature, so no code path reads system fonts or needs fontconfig. In an SVG the text stays text, naming DejaVu Sans
 //! first and generic fallbacks after it; plotters escapes it (`<`, `&`,
 //! quotes), so an `f` from the history cannot inject markup.
 
 mod data;
 mod draw;
+mod raster;
 
 use crate::history::History;
 use crate::nemesis::intervals::FaultInterval;
 use crate::report::results::Phase;
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
 use plotters::style::{register_font, FontStyle};
+use raster::Raster;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -165,7 +167,7 @@ pub fn write_pngs(input: &PlotInput<'_>, dir: &Path) -> Result<Vec<PathBuf>, Plo
         .map(|&kind| {
             let path = dir.join(format!("{}.png", kind.name()));
             {
-                let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
+                let root = Raster::new(BitMapBackend::new(&path, SIZE))?.into_drawing_area();
                 draw::plot(&root, kind, &model)
                     .map_err(|e| PlotError(format!("{}: {e}", path.display())))?;
             }
@@ -181,7 +183,7 @@ pub(crate) fn render_rgb(input: &PlotInput<'_>, kind: Kind) -> Result<Vec<u8>, P
     let model = draw::Model::new(input, font_family()?);
     let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
+        let root = Raster::new(BitMapBackend::with_buffer(&mut buf, SIZE))?.into_drawing_area();
         draw::plot(&root, kind, &model)
             .map_err(|e| PlotError(format!("plot {}: {e}", kind.name())))?;
     }
