@@ -165,7 +165,7 @@ enum Mark {
     /// A point marker of an outcome.
     Point(Outcome, RGBColor),
     /// A line: stroke width, dash (length, gap; none when solid), opacity.
-    Line(RGBColor, u32, Option<(u32, u32)>, f64),
+    Line(RGBColor, u32, Dash, f64),
 }
 
 /// One legend entry.
@@ -174,9 +174,12 @@ struct Entry {
     text: String,
 }
 
+/// A dash pattern: dash and gap lengths, pixels.
+type Dash = Option<(u32, u32)>;
+
 /// The quantiles drawn, their names and their line style (width, dash,
 /// opacity).
-const QUANTILES: [(&str, u32, Option<(u32, u32)>, f64); 4] = [
+const QUANTILES: [(&str, u32, Dash, f64); 4] = [
     ("p50", 2, None, 1.0),
     ("p95", 2, Some((7, 4)), 1.0),
     ("p99", 2, Some((2, 3)), 1.0),

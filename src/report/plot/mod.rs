@@ -8,7 +8,7 @@
 //!   completion has no latency and is drawn in a row above all latencies.
 //!   Over [`RAW_LIMIT`] ops, the ops drawn are thinned deterministically
 //!   (one per f and outcome in each small cell of the plot, see
-//!   [`data::downsample`]) and the subtitle says how many were drawn.
+//!   `data::downsample`) and the subtitle says how many were drawn.
 //! - `latency-quantiles`: per `f`, the p50, p95, p99 and max latency of the
 //!   completed ops invoked in each time window.
 //! - `rate`: ok, fail and info completions per second in each window.
@@ -21,7 +21,7 @@
 //!
 //! Text is measured with the embedded DejaVu Sans through plotters'
 //! `ab_glyph` support (registered once, see [`font_family`]) and drawn into
-//! PNGs with the same font by [`raster`]; plotters is built without its
+//! PNGs with the same font by `raster::Raster`; plotters is built without its
 //! `ttf` feature, so no code path reads system fonts or needs fontconfig. In an SVG the text stays text, naming DejaVu Sans
 //! first and generic fallbacks after it; plotters escapes it (`<`, `&`,
 //! quotes), so an `f` from the history cannot inject markup.

@@ -209,6 +209,9 @@ fn a_history_value_cannot_inject_markup() {
     }
 }
 
+/// A name, a run and whether its plots say "no client operations".
+type Case<'a> = (&'a str, &'a History, &'a [FaultInterval], &'a [Phase], bool);
+
 #[test]
 fn empty_and_degenerate_histories_draw_a_note_never_panic() {
     let one_op = History::new(vec![
@@ -233,7 +236,7 @@ fn empty_and_degenerate_histories_draw_a_note_never_panic() {
     let orphan = History::new(vec![op(OpType::Ok, Process::Client(1), "read", S)]);
     let (_, iv, ph) = run();
     let empty = History::new(Vec::new());
-    let cases: [(&str, &History, &[FaultInterval], &[Phase], bool); 7] = [
+    let cases: [Case<'_>; 7] = [
         ("empty", &empty, &[], &[], true),
         ("empty with faults", &empty, &iv, &ph, true),
         ("nemesis only", &only_nemesis, &[], &[], true),
@@ -391,53 +394,4 @@ fn no_system_font_library_is_linked() {
             "{crate_name} in Cargo.lock"
         );
     }
-}
-
-#[test]
-#[ignore]
-fn dump_for_viewing() {
-    let (h, iv, ph) = run();
-    let input = PlotInput {
-        history: &h,
-        intervals: &iv,
-        phases: &ph,
-    };
-    write_pngs(&input, Path::new("/tmp/plot-view")).unwrap();
-    for p in render_svgs(&input).unwrap() {
-        std::fs::write(format!("/tmp/plot-view/{}.svg", p.name), p.svg).unwrap();
-    }
-    let mut ops = Vec::new();
-    for i in 0..100_000u64 {
-        let t = i * 600_000;
-        let mut lat = 100_000 + (i * 7919 % 1000) * (i * 104_729 % 1000) * 20;
-        let slow = (20 * S..40 * S).contains(&t);
-        if slow {
-            lat *= 30;
-        }
-        let kind = if i % 97 == 0 || (slow && i % 7 == 0) {
-            OpType::Fail
-        } else if i % 501 == 0 {
-            OpType::Info
-        } else {
-            OpType::Ok
-        };
-        let f = ["read", "write", "cas"][(i % 3) as usize];
-        ops.push(op(OpType::Invoke, Process::Client(i % 8), f, t));
-        ops.push(op(kind, Process::Client(i % 8), f, t + lat));
-    }
-    let h = History::new(ops);
-    let iv = [FaultInterval {
-        f: "start-partition".into(),
-        value: json!(null),
-        start: 20 * S,
-        end: Some(40 * S),
-        stop_f: None,
-        ok: true,
-    }];
-    let input = PlotInput {
-        history: &h,
-        intervals: &iv,
-        phases: &ph,
-    };
-    write_pngs(&input, Path::new("/tmp/plot-view/big")).unwrap();
 }
