@@ -20,6 +20,18 @@ pub(super) const SEC: u64 = 1_000_000_000;
 /// called `other`.
 pub(super) const MAX_FS: usize = 8;
 
+/// Names from the history (`f`s, fault and phase names) longer than this
+/// many characters are cut, so that one cannot push the rest off a plot.
+const MAX_NAME: usize = 40;
+
+/// `s`, cut to [`MAX_NAME`] characters with an ellipsis.
+pub(super) fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_NAME) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
 /// How a client op ended, in the order the raw plot draws them (the rare
 /// outcomes last, on top).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -177,7 +189,7 @@ fn colour_fs(names: &[&str], counts: &[u64]) -> (Vec<String>, Vec<u16>) {
     };
     let mut kept: Vec<usize> = by_count[..own].to_vec();
     kept.sort_by(|&a, &b| names[a].cmp(names[b]));
-    let mut fs: Vec<String> = kept.iter().map(|&i| names[i].to_string()).collect();
+    let mut fs: Vec<String> = kept.iter().map(|&i| clip(names[i])).collect();
     let mut remap = vec![own as u16; names.len()];
     for (new, &old) in kept.iter().enumerate() {
         remap[old] = new as u16;
@@ -459,6 +471,13 @@ mod tests {
             ]
         );
         assert_eq!(ops.counts(), [1, 0, 1, 1]);
+    }
+
+    #[test]
+    fn long_names_are_clipped() {
+        assert_eq!(clip("read"), "read");
+        let long = "é".repeat(50);
+        assert_eq!(clip(&long), format!("{}…", "é".repeat(40)));
     }
 
     #[test]

@@ -120,9 +120,13 @@ fn family_of(f: &str) -> (String, RGBColor) {
             REGISTRY[i].name.to_string(),
             FAULT_COLOURS[i % FAULT_COLOURS.len()],
         ),
-        None => (f.to_string(), FAULT_OTHER),
+        None => (data::clip(f), FAULT_OTHER),
     }
 }
+
+/// At most this many fault families get a legend entry; the rest are
+/// counted in one more.
+const MAX_FAULT_ENTRIES: usize = 8;
 
 /// A darker shade of `c`, for text on white.
 fn darker(c: RGBColor) -> RGBColor {
@@ -370,12 +374,20 @@ fn fault_entries(m: &Model<'_>) -> Vec<Entry> {
     for iv in m.intervals {
         let (name, colour) = family_of(&iv.f);
         if !seen.contains(&name) {
-            out.push(Entry {
-                mark: Mark::Swatch(colour),
-                text: format!("fault: {name}"),
-            });
+            if seen.len() < MAX_FAULT_ENTRIES {
+                out.push(Entry {
+                    mark: Mark::Swatch(colour),
+                    text: format!("fault: {name}"),
+                });
+            }
             seen.push(name);
         }
+    }
+    if seen.len() > MAX_FAULT_ENTRIES {
+        out.push(Entry {
+            mark: Mark::Swatch(FAULT_OTHER),
+            text: format!("{} other faults", seen.len() - MAX_FAULT_ENTRIES),
+        });
     }
     out
 }
@@ -450,7 +462,8 @@ fn phase_names<DB: DrawingBackend>(
     phases.sort_by_key(|p| p.start);
     for p in phases {
         let x = area.x(secs(p.start));
-        let (tw, th) = root.estimate_text_size(&p.name, &font).map_err(de)?;
+        let name = data::clip(&p.name);
+        let (tw, th) = root.estimate_text_size(&name, &font).map_err(de)?;
         let (tw, th) = (tw as i32, th as i32);
         let row = row_ends.iter().position(|&e| e < x).unwrap_or_else(|| {
             row_ends.push(i32::MIN);
@@ -464,7 +477,7 @@ fn phase_names<DB: DrawingBackend>(
         ))
         .map_err(de)?;
         root.draw(&Text::new(
-            p.name.clone(),
+            name,
             (x + 3, y),
             font.pos(Pos::new(HPos::Left, VPos::Bottom)),
         ))

@@ -132,6 +132,51 @@ fn an_unknown_fault_is_labelled_by_its_f_and_a_failed_start_says_so() {
     assert!(raw.contains("flood-disk"));
 }
 
+#[test]
+fn many_and_long_names_still_leave_room_for_the_plot() {
+    let long = "f".repeat(300);
+    let mut ops = Vec::new();
+    for i in 0..30u64 {
+        let f = format!("{i}{long}");
+        ops.push(op(OpType::Invoke, Process::Client(i), &f, i * S));
+        ops.push(op(OpType::Ok, Process::Client(i), &f, i * S + MS));
+    }
+    let iv: Vec<FaultInterval> = (0..30u64)
+        .map(|i| FaultInterval {
+            f: format!("fault-{i}-{long}"),
+            value: json!(null),
+            start: i * S,
+            end: Some(i * S + S / 2),
+            stop_f: None,
+            ok: true,
+        })
+        .collect();
+    let ph = [Phase {
+        name: long.clone(),
+        start: 0,
+        end: 30 * S,
+    }];
+    let h = History::new(ops);
+    let plots = svgs(&h, &iv, &ph);
+    for p in &plots {
+        assert!(
+            !p.svg.contains(&"f".repeat(41)),
+            "{}: a name was not clipped",
+            p.name
+        );
+        assert!(p.svg.contains("22 other faults"), "{}", p.name);
+    }
+    assert!(plots[0].svg.contains("other (23 f)"));
+    let input = PlotInput {
+        history: &h,
+        intervals: &iv,
+        phases: &ph,
+    };
+    for kind in Kind::ALL {
+        render_rgb(&input, kind).unwrap();
+    }
+}
+
 /// True when `x` is not the white background.
 fn inked(px: &[u8]) -> bool {
     px != [255, 255, 255]
