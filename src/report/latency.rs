@@ -46,7 +46,7 @@ pub struct OpCounts {
 }
 
 /// The nearest-rank quantile `q` of sorted `xs` (non-empty).
-fn quantile(xs: &[u64], q: f64) -> u64 {
+pub(crate) fn quantile(xs: &[u64], q: f64) -> u64 {
     let rank = ((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
     xs[rank - 1]
 }
