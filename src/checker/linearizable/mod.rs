@@ -21,9 +21,11 @@ pub mod generate;
 pub mod model;
 mod report;
 mod search;
+mod shrink;
 
 pub use model::{ModelKind, NilRead};
 pub use report::{FailureReport, KeyReport, LinearizableReport, MinimalAnomaly, OpRef};
+pub use shrink::ShrinkLimits;
 
 use crate::checker::{CheckError, CheckResult, Checker};
 use crate::history::{History, HistoryError, Key, OpType, Process};
@@ -90,8 +92,19 @@ impl Checker for Linearizable {
 
 impl Linearizable {
     /// Check a history and return the full report (what `check` serializes
-    /// into `details`).
+    /// into `details`). Every invalid key gets a minimal anomaly within the
+    /// default [`ShrinkLimits`].
     pub fn analyze(&self, history: &History) -> Result<LinearizableReport, CheckError> {
+        self.analyze_with(history, ShrinkLimits::default())
+    }
+
+    /// [`Linearizable::analyze`] with explicit budgets for the minimal
+    /// anomalies of invalid keys (`KeyReport::minimal`).
+    pub fn analyze_with(
+        &self,
+        history: &History,
+        limits: ShrinkLimits,
+    ) -> Result<LinearizableReport, CheckError> {
         let started = Instant::now();
         let opts = &self.0;
         let pairs = pair_up(history)?;
@@ -121,8 +134,12 @@ impl Linearizable {
 
         let used = AtomicUsize::new(0);
         let cancel = AtomicBool::new(false);
+        let check_deadline = opts.time_limit.map(|d| started + d);
+        // The shrinking of all invalid keys together ends by this instant,
+        // fixed when the first invalid key starts shrinking.
+        let shrink_until = std::sync::OnceLock::<Instant>::new();
         let budget = search::Budget {
-            deadline: opts.time_limit.map(|d| started + d),
+            deadline: check_deadline,
             memory_limit: opts.memory_limit.unwrap_or(usize::MAX),
             used: &used,
             cancel: &cancel,
@@ -160,7 +177,7 @@ impl Linearizable {
             if matches!(outcome, search::Outcome::Invalid) && !opts.all_keys {
                 cancel.store(true, Ordering::Relaxed);
             }
-            let rep = report::key_report(
+            let mut rep = report::key_report(
                 opts.model,
                 key.clone(),
                 &pairs,
@@ -171,6 +188,37 @@ impl Linearizable {
                 &stats,
                 t0.elapsed(),
             );
+            if matches!(outcome, search::Outcome::Invalid) && !limits.per_key.is_zero() {
+                let now = Instant::now();
+                let total = *shrink_until.get_or_init(|| {
+                    let t = now + limits.total;
+                    check_deadline.map_or(t, |d| d.min(t))
+                });
+                let deadline = (now + limits.per_key).min(total);
+                if deadline > now {
+                    let mut shrinker = shrink::Shrinker::new(
+                        opts.model,
+                        &opts.init,
+                        opts.nil_read,
+                        &pairs,
+                        &ops,
+                        &machine,
+                        opts.memory_limit.unwrap_or(usize::MAX),
+                        &used,
+                    );
+                    let tail: Vec<usize> = frontier.tail.iter().map(|&t| t as usize).collect();
+                    rep.minimal = shrink::minimal_anomaly(
+                        &mut shrinker,
+                        &report::key_prefix(key),
+                        opts.model.noun(),
+                        shrink::init_text(opts.model, &opts.init),
+                        parts[i].1.len(),
+                        frontier.blocked.map(|b| b as usize),
+                        &tail,
+                        deadline,
+                    );
+                }
+            }
             (i, rep)
         };
         std::thread::scope(|scope| {

@@ -1,0 +1,704 @@
+//! The minimal anomaly: a handful of one invalid key's ops that cannot be
+//! linearized, whatever the key's other ops did.
+//!
+//! # What is shown, and why it is sound
+//!
+//! Deleting ops while the rest stays non-linearizable is *not* sound: in
+//! `w(1) ; r(1)` deleting the write leaves `r(1)` alone, which no order
+//! explains, though the history was fine. A set `S` of the key's ops is
+//! shown only when this trial history is not linearizable:
+//!
+//! - the ops of `S`, exactly as recorded;
+//! - every other op that only *observes* the state (an ok read, a cas from
+//!   a value to itself, a read-only transaction; fail ops and reads of
+//!   unknown values never constrain anything and the checker already drops
+//!   them) is **removed**. If a history is linearizable so is the history
+//!   without one of its observers: the same order, minus that op, is legal,
+//!   since the op did not change the state;
+//! - every other op that changes the state is **relaxed**: it may take
+//!   effect at any moment of its own time window, as recorded (from its
+//!   invoke to its completion, or forever if it never completed), *or
+//!   never*. Any linearization of the history is one of the relaxed history
+//!   (it places the op in its window: relaxing only added the choice
+//!   "never").
+//!
+//! So if the trial is not linearizable, neither is the key's history, and
+//! neither is `S` alone (a linearization of `S` alone is one of the trial in
+//! which every relaxed op never happened). That is the statement shown:
+//! "these N ops cannot be linearized, whatever the key's other M ops did
+//! (each could have taken effect at any moment of its own time window, or
+//! not at all)". The search takes a relaxed op as never having happened
+//! when it reaches the op's completion without having placed it
+//! (`search::search_optional`).
+//!
+//! Why the window and not "at any moment at all": no op takes effect
+//! outside its window, and keeping the window is what makes the sets small.
+//! A stale read needs only the write it missed: a write of the value read,
+//! invoked elsewhere, cannot excuse the read unless its window allows it.
+//! Relaxed ops that may take effect at *any* time (moved to the start of
+//! the history, no completion) would prove a stronger statement about `S`,
+//! but every earlier write of the value read would then have to be in `S`
+//! (pinned to its window), which gave sets of 77 ops instead of 3 on
+//! Knossos' `cas-failure.edn`, and a far larger search.
+//!
+//! Two more steps keep the trials small, both sound by the same direction
+//! of argument (any linearization of the trial before the step gives one
+//! after it):
+//!
+//! - **Late relaxed ops.** A relaxed op invoked after every op of `S` with
+//!   a completion has completed is dropped: in a linearization, cut the
+//!   order after the last op of `S` with a completion; what follows holds
+//!   only relaxed ops and ops of `S` that never completed, all of which may
+//!   never have happened, and a prefix of a legal order is legal.
+//! - **Unobserved relaxed writes**, per model, where it can be proved:
+//!   Dropping an op that may never have happened is sound when, in any
+//!   linearization where it does take effect, removing it leaves a legal
+//!   order:
+//!   - `register`, `cas-register`: a relaxed write or cas whose resulting
+//!     value `v` no op of `S` reads and no op of `S` or other relaxed cas
+//!     expects is dropped. Proof: in a linearization where it takes effect,
+//!     the state then holds `v`; the next op that follows cannot be a read
+//!     of `v` or a cas from `v` (there are none), so it is a write (legal in
+//!     every state) or there is none. Removing the op therefore leaves every
+//!     later op legal and every earlier one untouched. Dropping a cas
+//!     removes an expectation, so this repeats until nothing changes; each
+//!     round is sound on its own.
+//!   - `kv`: a relaxed `append t` (t non-empty) that is not a substring of
+//!     any value a `get` of `S` returned is dropped, and so is a relaxed
+//!     `put v` (v non-empty) that no such value starts with. Proof: after
+//!     `put v`, until the next put, the string is `v` followed by appends,
+//!     so any get in between returns a string starting with `v`; after
+//!     `append t`, until the next put, the string contains `t`. No get of
+//!     `S` does, and relaxed ops are never gets, so no op between the
+//!     dropped op and the next put (or the end) is a get: they are appends
+//!     and puts, legal in every state, and the next put sets the state
+//!     regardless of what came before.
+//!   - `multi-register`, `mutex`: no pruning is proved here; the relaxed
+//!     ops stay and the budget bounds the search.
+//!
+//! # How S is found
+//!
+//! The checker's failure gives a good seed: the op that fits no state, the
+//! last ops of the longest linearized prefix and the ops concurrent with it.
+//! If that seed is not yet an anomaly, ops nearest to the failure in time
+//! are added, doubling the set each round, up to every op of the key (which
+//! is the key's own history, invalid). Then it shrinks: whole processes
+//! first, then delta debugging (halves, quarters, …), then one op at a time
+//! until a full pass removes nothing. Each trial is a search with its own
+//! small budget; a trial the budget does not decide counts as "not shown
+//! invalid" and the op stays. The set is `one_minimal` only when, at the end,
+//! removing any single op was tried and the search proved the result
+//! linearizable.
+//!
+//! Before it is reported, the final set is checked again, independently of
+//! the shrinking's bookkeeping: `S` plus the relaxed others, and `S` alone,
+//! must both be invalid.
+
+use super::model::{self, Machine, ModelKind, NilRead, Pair, PartOp, Step};
+use super::report::{op_ref, MinimalAnomaly, OpRef};
+use super::search::{self, Budget, Outcome};
+use crate::history::exact::exact_text;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::time::{Duration, Instant};
+
+/// Time budgets of the shrinking. Shrinking only runs on invalid keys and
+/// never changes a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShrinkLimits {
+    /// Budget for one invalid key (default 2 s). Zero: no minimal anomaly.
+    pub per_key: Duration,
+    /// Budget for all the invalid keys of one check together (default 5 s);
+    /// it never extends past the check's own time limit.
+    pub total: Duration,
+}
+
+impl Default for ShrinkLimits {
+    fn default() -> Self {
+        ShrinkLimits {
+            per_key: Duration::from_secs(2),
+            total: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The shortest budget a single trial is given, whatever remains.
+const MIN_TRIAL: Duration = Duration::from_millis(5);
+
+/// Budget of the final re-checks of the set found (outside the key's
+/// budget: the set is small, and an unverified set is never shown).
+const VERIFY: Duration = Duration::from_millis(500);
+
+/// At most this many ops of the failure's neighbourhood seed the search.
+const SEED: usize = 32;
+
+/// Everything a key's shrinking needs.
+pub(crate) struct Shrinker<'a, 'h> {
+    model: ModelKind,
+    init: &'a Value,
+    nil_read: NilRead,
+    pairs: &'a [Pair<'h>],
+    /// The key's compiled ops (what the search places), invoke order.
+    ops: &'a [PartOp],
+    /// Per op: it only observes the state (removed when outside `S`).
+    observer: Vec<bool>,
+    /// kv: per op, the string a get returned or a put/append wrote.
+    kv_text: Vec<Option<String>>,
+    memory_limit: usize,
+    used: &'a AtomicUsize,
+    /// Results of trials already run, by the sorted set.
+    memo: FxHashMap<Vec<usize>, Verdict>,
+    /// Trials run.
+    pub trials: usize,
+}
+
+/// A trial's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Valid,
+    Invalid,
+    Unknown,
+}
+
+impl From<&Outcome> for Verdict {
+    fn from(o: &Outcome) -> Self {
+        match o {
+            Outcome::Valid => Verdict::Valid,
+            Outcome::Invalid => Verdict::Invalid,
+            Outcome::Unknown(_) => Verdict::Unknown,
+        }
+    }
+}
+
+impl<'a, 'h> Shrinker<'a, 'h> {
+    /// Prepare the shrinking of one key: `ops` are the key's compiled ops,
+    /// `machine` the machine they were compiled with.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: ModelKind,
+        init: &'a Value,
+        nil_read: NilRead,
+        pairs: &'a [Pair<'h>],
+        ops: &'a [PartOp],
+        machine: &Machine,
+        memory_limit: usize,
+        used: &'a AtomicUsize,
+    ) -> Self {
+        let observer: Vec<bool> = ops.iter().map(|o| machine.is_pure(o.step)).collect();
+        let kv_text = ops
+            .iter()
+            .map(|o| match (model, o.step) {
+                (ModelKind::Kv, Step::KvGet(_)) => {
+                    let p = &pairs[o.pair];
+                    Some(match p.comp.map(|c| &c.value) {
+                        Some(Value::String(s)) => s.clone(),
+                        _ => String::new(),
+                    })
+                }
+                (ModelKind::Kv, Step::KvPut(_) | Step::Append(_)) => {
+                    match argument(&pairs[o.pair]) {
+                        Value::String(s) => Some(s.clone()),
+                        _ => Some(String::new()),
+                    }
+                }
+                _ => None,
+            })
+            .collect();
+        Shrinker {
+            model,
+            init,
+            nil_read,
+            pairs,
+            ops,
+            observer,
+            kv_text,
+            memory_limit,
+            used,
+            memo: FxHashMap::default(),
+            trials: 0,
+        }
+    }
+
+    /// The trial history of `s` (sorted op indexes): `s` as recorded, other
+    /// observers removed, other state changes relaxed (see the module doc),
+    /// late and unobserved relaxed ops dropped. Returns the pairs to compile,
+    /// in invoke order, and the `ix` of the relaxed ones.
+    fn trial_pairs(&self, s: &[usize], relax_others: bool) -> (Vec<Pair<'h>>, FxHashSet<usize>) {
+        let in_s: FxHashSet<usize> = s.iter().copied().collect();
+        let mut relaxed = FxHashSet::default();
+        let mut out: Vec<Pair<'h>> = s.iter().map(|&i| self.pairs[self.ops[i].pair]).collect();
+        if relax_others {
+            let last_ret = s
+                .iter()
+                .map(|&i| self.ops[i].ret)
+                .filter(|&r| r != u64::MAX)
+                .max();
+            if let Some(last_ret) = last_ret {
+                let mut cand: Vec<usize> = (0..self.ops.len())
+                    .filter(|i| {
+                        !in_s.contains(i) && !self.observer[*i] && self.ops[*i].call < last_ret
+                    })
+                    .collect();
+                self.prune(s, &mut cand);
+                for i in cand {
+                    let p = self.pairs[self.ops[i].pair];
+                    relaxed.insert(p.ix);
+                    out.push(p);
+                }
+            }
+        }
+        out.sort_by_key(|p| p.call);
+        (out, relaxed)
+    }
+
+    /// Drop the relaxed ops `cand` that provably cannot matter to `s` (see
+    /// the module doc for the proofs, per model).
+    fn prune(&self, s: &[usize], cand: &mut Vec<usize>) {
+        match self.model {
+            ModelKind::Register | ModelKind::CasRegister => {
+                let mut observed_s: FxHashSet<u32> = FxHashSet::default();
+                for &i in s {
+                    match self.ops[i].step {
+                        Step::Read(v) => {
+                            observed_s.insert(v);
+                        }
+                        Step::Cas(from, _) => {
+                            observed_s.insert(from);
+                        }
+                        _ => {}
+                    }
+                }
+                loop {
+                    let mut observed = observed_s.clone();
+                    for &i in cand.iter() {
+                        if let Step::Cas(from, _) = self.ops[i].step {
+                            observed.insert(from);
+                        }
+                    }
+                    let before = cand.len();
+                    cand.retain(|&i| match self.ops[i].step {
+                        Step::Write(v) | Step::Cas(_, v) => observed.contains(&v),
+                        _ => true,
+                    });
+                    if cand.len() == before {
+                        break;
+                    }
+                }
+            }
+            ModelKind::Kv => {
+                let gets: Vec<&str> = s
+                    .iter()
+                    .filter(|&&i| matches!(self.ops[i].step, Step::KvGet(_)))
+                    .filter_map(|&i| self.kv_text[i].as_deref())
+                    .collect();
+                cand.retain(|&i| {
+                    let Some(t) = self.kv_text[i].as_deref() else {
+                        return true;
+                    };
+                    match self.ops[i].step {
+                        Step::Append(_) => t.is_empty() || gets.iter().any(|g| g.contains(t)),
+                        Step::KvPut(_) => t.is_empty() || gets.iter().any(|g| g.starts_with(t)),
+                        _ => true,
+                    }
+                });
+            }
+            ModelKind::MultiRegister | ModelKind::Mutex => {}
+        }
+    }
+
+    /// Search one trial history within `until`.
+    fn run(&self, (pairs, relaxed): &(Vec<Pair<'h>>, FxHashSet<usize>), until: Instant) -> Verdict {
+        let Ok((mut machine, ops)) = model::compile(self.model, self.init, self.nil_read, pairs)
+        else {
+            return Verdict::Unknown;
+        };
+        let optional: Vec<bool> = ops.iter().map(|o| relaxed.contains(&o.pair)).collect();
+        if ops
+            .iter()
+            .zip(&optional)
+            .all(|(o, &opt)| opt || o.ret == u64::MAX)
+        {
+            return Verdict::Valid; // nothing must take effect
+        }
+        let cancel = AtomicBool::new(false);
+        let budget = Budget {
+            deadline: Some(until),
+            memory_limit: self.memory_limit,
+            used: self.used,
+            cancel: &cancel,
+        };
+        let (outcome, _, _) = search::search_optional(&mut machine, &ops, &optional, &budget);
+        Verdict::from(&outcome)
+    }
+
+    /// Is `s` (sorted) shown to be an anomaly, within `until`?
+    fn trial(&mut self, s: &[usize], until: Instant) -> Verdict {
+        if let Some(v) = self.memo.get(s) {
+            return *v;
+        }
+        if s.is_empty() {
+            return Verdict::Valid;
+        }
+        self.trials += 1;
+        let v = self.run(&self.trial_pairs(s, true), until);
+        if v != Verdict::Unknown {
+            self.memo.insert(s.to_vec(), v);
+        }
+        v
+    }
+
+    /// Find a small anomaly near the op `blocked` (index into the key's
+    /// ops) seeded with `seed`, within `deadline`. Returns the set (sorted
+    /// op indexes) and whether it is 1-minimal, or `None` when nothing was
+    /// shown in time.
+    pub fn shrink(
+        &mut self,
+        blocked: Option<usize>,
+        seed: &[usize],
+        deadline: Instant,
+    ) -> Option<(Vec<usize>, bool)> {
+        let n = self.ops.len();
+        if n == 0 {
+            return None;
+        }
+        // Each trial gets a share of what remains, never less than MIN_TRIAL
+        // and never past the deadline.
+        let trial_until = || {
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            now + (left / 3).max(MIN_TRIAL).min(left)
+        };
+        let out_of_time = || Instant::now() >= deadline;
+
+        // Grow: ops ranked by distance in time to the failure.
+        let anchor = blocked
+            .map(|b| self.ops[b].ret)
+            .filter(|r| *r != u64::MAX)
+            .or_else(|| {
+                self.ops
+                    .iter()
+                    .map(|o| o.ret)
+                    .filter(|r| *r != u64::MAX)
+                    .max()
+            })
+            .unwrap_or(0);
+        let mut rank: Vec<usize> = (0..n).collect();
+        rank.sort_by_key(|&i| {
+            let o = &self.ops[i];
+            if o.ret <= anchor {
+                anchor - o.ret
+            } else if o.call <= anchor {
+                0
+            } else {
+                o.call - anchor
+            }
+        });
+        let mut s: Vec<usize> = seed.iter().copied().filter(|&i| i < n).collect();
+        s.extend(blocked);
+        s.sort_unstable();
+        s.dedup();
+        let mut next = 0usize;
+        loop {
+            if s.len() == n || self.trial(&s, trial_until()) == Verdict::Invalid {
+                break;
+            }
+            if out_of_time() {
+                return None;
+            }
+            let target = (s.len() * 2).max(8).min(n);
+            let mut grown: FxHashSet<usize> = s.iter().copied().collect();
+            while grown.len() < target && next < rank.len() {
+                grown.insert(rank[next]);
+                next += 1;
+            }
+            s = grown.into_iter().collect();
+            s.sort_unstable();
+        }
+        if s.len() == n {
+            // Every op of the key: the key's own history, with nothing
+            // relaxed. The checker found it invalid; confirm within budget.
+            if self.trial(&s, deadline.max(Instant::now() + MIN_TRIAL)) != Verdict::Invalid {
+                return None;
+            }
+        }
+
+        // Whole processes first.
+        let mut procs: Vec<String> = s
+            .iter()
+            .map(|&i| self.pairs[self.ops[i].pair].inv.process.to_string())
+            .collect();
+        procs.sort();
+        procs.dedup();
+        if procs.len() > 1 {
+            for p in procs {
+                if out_of_time() {
+                    return Some((s, false));
+                }
+                let cand: Vec<usize> = s
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.pairs[self.ops[i].pair].inv.process.to_string() != p)
+                    .collect();
+                if !cand.is_empty() && self.trial(&cand, trial_until()) == Verdict::Invalid {
+                    s = cand;
+                }
+            }
+        }
+
+        // Delta debugging: remove chunks, from halves down to single ops.
+        let mut parts = 2usize;
+        while s.len() >= 2 && parts < s.len() {
+            if out_of_time() {
+                return Some((s, false));
+            }
+            let size = s.len().div_ceil(parts);
+            let mut reduced = false;
+            for c in 0..parts {
+                let lo = c * size;
+                if lo >= s.len() {
+                    break;
+                }
+                let hi = (lo + size).min(s.len());
+                let cand: Vec<usize> = s[..lo].iter().chain(&s[hi..]).copied().collect();
+                if self.trial(&cand, trial_until()) == Verdict::Invalid {
+                    s = cand;
+                    parts = (parts - 1).max(2);
+                    reduced = true;
+                    break;
+                }
+                if out_of_time() {
+                    return Some((s, false));
+                }
+            }
+            if !reduced {
+                parts = (parts * 2).min(s.len());
+            }
+        }
+
+        // One op at a time, until a whole pass removes nothing.
+        loop {
+            let mut removed = false;
+            let mut all_decided = true;
+            let mut k = 0;
+            while k < s.len() {
+                if out_of_time() {
+                    return Some((s, false));
+                }
+                let cand: Vec<usize> = s[..k].iter().chain(&s[k + 1..]).copied().collect();
+                match self.trial(&cand, trial_until()) {
+                    Verdict::Invalid => {
+                        s = cand;
+                        removed = true;
+                    }
+                    Verdict::Valid => k += 1,
+                    Verdict::Unknown => {
+                        all_decided = false;
+                        k += 1;
+                    }
+                }
+            }
+            if !removed {
+                return Some((s, all_decided));
+            }
+        }
+    }
+
+    /// Re-check `s` from scratch, outside the memo: `s` with the others
+    /// relaxed, and `s` alone. Both must be invalid.
+    fn verify(&self, s: &[usize]) -> (Verdict, Verdict) {
+        let with_others = self.run(&self.trial_pairs(s, true), Instant::now() + VERIFY);
+        let alone = self.run(&self.trial_pairs(s, false), Instant::now() + VERIFY);
+        (with_others, alone)
+    }
+}
+
+/// An op's argument as the compiler takes it: the invoke's value, or the
+/// completion's when the invoke carries none.
+fn argument<'p>(p: &Pair<'p>) -> &'p Value {
+    if p.inv.value.is_null() {
+        p.comp.map(|c| &c.value).unwrap_or(&p.inv.value)
+    } else {
+        &p.inv.value
+    }
+}
+
+/// `1,203`.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Shrink one invalid key and describe the result. `key_pairs` is how many
+/// client ops the key has (`from_ops`); `blocked`, `tail` and the ops
+/// concurrent with `blocked` seed the search. `None` when no anomaly was
+/// shown within `deadline`, or (a bug) the final set did not re-check as
+/// invalid.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn minimal_anomaly(
+    shrinker: &mut Shrinker<'_, '_>,
+    key_prefix: &str,
+    noun: &str,
+    init_text: Option<String>,
+    key_pairs: usize,
+    blocked: Option<usize>,
+    tail: &[usize],
+    deadline: Instant,
+) -> Option<MinimalAnomaly> {
+    let t0 = Instant::now();
+    let ops = shrinker.ops;
+    let mut seed: Vec<usize> = tail.to_vec();
+    if let Some(b) = blocked {
+        let x = &ops[b];
+        let mut conc: Vec<usize> = (0..ops.len())
+            .filter(|&i| i != b && ops[i].call < x.ret && ops[i].ret > x.call)
+            .collect();
+        conc.sort_by_key(|&i| ops[i].call.abs_diff(x.call));
+        conc.truncate(SEED);
+        seed.extend(conc);
+    }
+    let (set, one_minimal) = shrinker.shrink(blocked, &seed, deadline)?;
+    let (with_others, alone) = shrinker.verify(&set);
+    debug_assert!(
+        with_others != Verdict::Valid && alone != Verdict::Valid,
+        "a minimal anomaly re-checked as linearizable: {with_others:?} / {alone:?}"
+    );
+    if with_others == Verdict::Valid || alone == Verdict::Valid {
+        return None;
+    }
+    let mut refs: Vec<(u64, OpRef)> = set
+        .iter()
+        .map(|&i| (ops[i].call, op_ref(&shrinker.pairs[ops[i].pair])))
+        .collect();
+    refs.sort_by_key(|(call, _)| *call);
+    let rets: Vec<(u64, u64)> = {
+        let mut v: Vec<(u64, u64)> = set.iter().map(|&i| (ops[i].call, ops[i].ret)).collect();
+        v.sort();
+        v
+    };
+    let refs: Vec<OpRef> = refs.into_iter().map(|(_, r)| r).collect();
+    let explanation = explain(
+        key_prefix,
+        noun,
+        init_text,
+        key_pairs.saturating_sub(refs.len()),
+        &refs,
+        &rets,
+    );
+    Some(MinimalAnomaly {
+        ops: refs,
+        explanation,
+        from_ops: key_pairs,
+        one_minimal,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// The words: a headline, one line per op in invoke order, then which ops
+/// real time orders (only the orderings not implied by others).
+fn explain(
+    key_prefix: &str,
+    noun: &str,
+    init_text: Option<String>,
+    others: usize,
+    refs: &[OpRef],
+    windows: &[(u64, u64)],
+) -> String {
+    let n = refs.len();
+    let these = if n == 1 {
+        "this op cannot".to_string()
+    } else {
+        format!("these {n} ops cannot")
+    };
+    let whatever = match others {
+        0 => String::new(),
+        1 => ", whatever the key's 1 other op did (it could have taken effect at any \
+              moment of its own time window, or not at all)"
+            .to_string(),
+        m => format!(
+            ", whatever the key's other {} ops did (each could have taken effect at any \
+             moment of its own time window, or not at all)",
+            thousands(m)
+        ),
+    };
+    let start = init_text
+        .map(|t| format!(", {noun} starting at {t}"))
+        .unwrap_or_default();
+    let mut out = format!("{key_prefix}{these} be linearized{start}{whatever}:");
+    for r in refs {
+        out.push_str("\n  ");
+        out.push_str(&r.text);
+    }
+    // Real-time order, transitively reduced: a before b when a completed
+    // before b was invoked, unless some c sits between them.
+    let before = |a: usize, b: usize| windows[a].1 != u64::MAX && windows[a].1 < windows[b].0;
+    let mut facts = Vec::new();
+    for a in 0..n {
+        for b in 0..n {
+            if a != b && before(a, b) && !(0..n).any(|c| before(a, c) && before(c, b)) {
+                facts.push(format!(
+                    "op {} completed before op {} began",
+                    refs[a].index, refs[b].index
+                ));
+            }
+        }
+    }
+    if facts.is_empty() {
+        if n > 1 {
+            out.push_str("\n  (all of them overlap in time)");
+        }
+    } else {
+        out.push_str(&format!("\n  real time: {}.", facts.join("; ")));
+    }
+    out
+}
+
+/// How the initial value reads in an explanation, per model.
+pub(crate) fn init_text(model: ModelKind, init: &Value) -> Option<String> {
+    match model {
+        ModelKind::Register | ModelKind::CasRegister => Some(init.to_string()),
+        ModelKind::Kv => Some(match init {
+            Value::String(s) => format!("{s:?}"),
+            _ => "\"\"".to_string(),
+        }),
+        ModelKind::Mutex => Some(
+            match init {
+                Value::Bool(true) => "locked",
+                Value::String(s) if s == "locked" => "locked",
+                _ => "unlocked",
+            }
+            .to_string(),
+        ),
+        ModelKind::MultiRegister => match init {
+            Value::Object(m) if !m.is_empty() => Some(
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", exact_text(v)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            Value::Object(_) => None,
+            v => Some(format!("{v} everywhere")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separates_groups_of_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1203), "1,203");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}
