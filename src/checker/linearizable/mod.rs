@@ -248,6 +248,51 @@ impl Linearizable {
     }
 }
 
+impl Linearizable {
+    /// Re-check a minimal anomaly of `key` (`None`: ops without a key)
+    /// against the history it was found in, from scratch and independently
+    /// of the shrinking's bookkeeping: its ops are found by their invoke
+    /// index. Returns two verdicts, each searched within `limit`: the
+    /// anomaly's ops with every other op of the key relaxed (observers
+    /// removed, every state change free to take effect within its own time
+    /// window or not at all, none pruned), and the anomaly's ops alone.
+    /// Both are `Invalid` for a real anomaly.
+    pub fn recheck_minimal(
+        &self,
+        history: &History,
+        key: Option<&Key>,
+        anomaly: &MinimalAnomaly,
+        limit: Duration,
+    ) -> Result<(crate::checker::Validity, crate::checker::Validity), CheckError> {
+        use crate::checker::Validity;
+        let opts = &self.0;
+        let pairs = pair_up(history)?;
+        let key_pairs: Vec<Pair<'_>> = pairs
+            .iter()
+            .filter(|p| p.inv.key.as_ref().or(p.comp.and_then(|c| c.key.as_ref())) == key)
+            .copied()
+            .collect();
+        let indexes: Vec<u64> = anomaly.ops.iter().map(|o| o.index).collect();
+        let (a, b) = shrink::recheck(
+            opts.model,
+            &opts.init,
+            opts.nil_read,
+            &pairs,
+            &key_pairs,
+            &indexes,
+            limit,
+            opts.memory_limit.unwrap_or(usize::MAX),
+        )
+        .map_err(CheckError::Config)?;
+        let v = |x: shrink::Verdict| match x {
+            shrink::Verdict::Valid => Validity::Valid,
+            shrink::Verdict::Invalid => Validity::Invalid,
+            shrink::Verdict::Unknown => Validity::Unknown,
+        };
+        Ok((v(a), v(b)))
+    }
+}
+
 /// Pair each client invoke with its completion, remembering positions.
 fn pair_up(history: &History) -> Result<Vec<Pair<'_>>, CheckError> {
     let mut open: FxHashMap<Process, usize> = FxHashMap::default();

@@ -153,9 +153,22 @@ pub(crate) struct Shrinker<'a, 'h> {
     pub trials: usize,
 }
 
+/// What a trial does with the ops outside the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Others {
+    /// Observers removed, state changes relaxed, late and unobserved relaxed
+    /// ops dropped: what the shrinking runs.
+    RelaxedPruned,
+    /// Observers removed, every state change relaxed, none dropped: the
+    /// plain statement, for re-checking (it also checks the pruning).
+    Relaxed,
+    /// All removed: the set alone.
+    Removed,
+}
+
 /// A trial's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Valid,
     Invalid,
     Unknown,
@@ -224,11 +237,12 @@ impl<'a, 'h> Shrinker<'a, 'h> {
     /// observers removed, other state changes relaxed (see the module doc),
     /// late and unobserved relaxed ops dropped. Returns the pairs to compile,
     /// in invoke order, and the `ix` of the relaxed ones.
-    fn trial_pairs(&self, s: &[usize], relax_others: bool) -> (Vec<Pair<'h>>, FxHashSet<usize>) {
+    fn trial_pairs(&self, s: &[usize], others: Others) -> (Vec<Pair<'h>>, FxHashSet<usize>) {
         let in_s: FxHashSet<usize> = s.iter().copied().collect();
         let mut relaxed = FxHashSet::default();
         let mut out: Vec<Pair<'h>> = s.iter().map(|&i| self.pairs[self.ops[i].pair]).collect();
-        if relax_others {
+        if others != Others::Removed {
+            let prune = others == Others::RelaxedPruned;
             let last_ret = s
                 .iter()
                 .map(|&i| self.ops[i].ret)
@@ -237,10 +251,14 @@ impl<'a, 'h> Shrinker<'a, 'h> {
             if let Some(last_ret) = last_ret {
                 let mut cand: Vec<usize> = (0..self.ops.len())
                     .filter(|i| {
-                        !in_s.contains(i) && !self.observer[*i] && self.ops[*i].call < last_ret
+                        !in_s.contains(i)
+                            && !self.observer[*i]
+                            && (!prune || self.ops[*i].call < last_ret)
                     })
                     .collect();
-                self.prune(s, &mut cand);
+                if prune {
+                    self.prune(s, &mut cand);
+                }
                 for i in cand {
                     let p = self.pairs[self.ops[i].pair];
                     relaxed.insert(p.ix);
@@ -341,7 +359,7 @@ impl<'a, 'h> Shrinker<'a, 'h> {
             return Verdict::Valid;
         }
         self.trials += 1;
-        let v = self.run(&self.trial_pairs(s, true), until);
+        let v = self.run(&self.trial_pairs(s, Others::RelaxedPruned), until);
         if v != Verdict::Unknown {
             self.memo.insert(s.to_vec(), v);
         }
@@ -506,9 +524,9 @@ impl<'a, 'h> Shrinker<'a, 'h> {
 
     /// Re-check `s` from scratch, outside the memo: `s` with the others
     /// relaxed, and `s` alone. Both must be invalid.
-    fn verify(&self, s: &[usize]) -> (Verdict, Verdict) {
-        let with_others = self.run(&self.trial_pairs(s, true), Instant::now() + VERIFY);
-        let alone = self.run(&self.trial_pairs(s, false), Instant::now() + VERIFY);
+    fn verify(&self, s: &[usize], others: Others, limit: Duration) -> (Verdict, Verdict) {
+        let with_others = self.run(&self.trial_pairs(s, others), Instant::now() + limit);
+        let alone = self.run(&self.trial_pairs(s, Others::Removed), Instant::now() + limit);
         (with_others, alone)
     }
 }
@@ -521,6 +539,38 @@ fn argument<'p>(p: &Pair<'p>) -> &'p Value {
     } else {
         &p.inv.value
     }
+}
+
+/// Re-check a minimal anomaly of one key from scratch: `indexes` are the
+/// invoke indexes of its ops (`OpRef::index`). Returns the verdict of the
+/// set with every other op of the key relaxed (none pruned: the plain
+/// statement shown) and of the set alone, each searched within `limit`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn recheck(
+    model: ModelKind,
+    init: &Value,
+    nil_read: NilRead,
+    pairs: &[Pair<'_>],
+    key_pairs: &[Pair<'_>],
+    indexes: &[u64],
+    limit: Duration,
+    memory_limit: usize,
+) -> Result<(Verdict, Verdict), String> {
+    let (machine, ops) =
+        model::compile(model, init, nil_read, key_pairs).map_err(|e| e.to_string())?;
+    let used = AtomicUsize::new(0);
+    let shrinker = Shrinker::new(model, init, nil_read, pairs, &ops, &machine, memory_limit, &used);
+    let mut set = Vec::with_capacity(indexes.len());
+    for &ix in indexes {
+        let i = ops
+            .iter()
+            .position(|o| pairs[o.pair].inv.index == ix)
+            .ok_or_else(|| format!("op {ix} is not an op of this key that the search places"))?;
+        set.push(i);
+    }
+    set.sort_unstable();
+    set.dedup();
+    Ok(shrinker.verify(&set, Others::Relaxed, limit))
 }
 
 /// `1,203`.
@@ -565,7 +615,7 @@ pub(crate) fn minimal_anomaly(
         seed.extend(conc);
     }
     let (set, one_minimal) = shrinker.shrink(blocked, &seed, deadline)?;
-    let (with_others, alone) = shrinker.verify(&set);
+    let (with_others, alone) = shrinker.verify(&set, Others::RelaxedPruned, VERIFY);
     debug_assert!(
         with_others != Verdict::Valid && alone != Verdict::Valid,
         "a minimal anomaly re-checked as linearizable: {with_others:?} / {alone:?}"
