@@ -99,8 +99,15 @@ fn recheck(
         "{file}: the minimal anomaly alone is not invalid:\n{}",
         m.explanation
     );
+    // kv's relaxed appends make the unpruned search exponential: it may
+    // end unknown, which is accepted for kv (never valid).
+    let limit = if opts.model == ModelKind::Kv {
+        Duration::from_millis(300)
+    } else {
+        Duration::from_secs(10)
+    };
     let (relaxed, alone2) = Linearizable(opts.clone())
-        .recheck_minimal(h, k.key.as_ref(), m, Duration::from_secs(10))
+        .recheck_minimal(h, k.key.as_ref(), m, limit)
         .unwrap_or_else(|e| panic!("{file}: {e}"));
     assert_eq!(alone2, Validity::Invalid, "{file}: recheck alone");
     assert_ne!(
@@ -500,7 +507,7 @@ fn a_read_of_a_value_never_written_stands_alone() {
 /// nothing later cannot excuse it.
 #[test]
 fn an_info_write_is_relaxed_not_shown() {
-    let (h, smalls) = build(&[
+    let (h, _) = build(&[
         ("write", 1, 0, 0, Some(1)),
         ("cas", 1, 2, 2, Some(3)),
         ("write", 2, 0, 4, None), // info: may take effect any time after 4

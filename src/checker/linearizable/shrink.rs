@@ -126,9 +126,47 @@ impl Default for ShrinkLimits {
 /// The shortest budget a single trial is given, whatever remains.
 const MIN_TRIAL: Duration = Duration::from_millis(5);
 
+/// The longest share of a key's budget a single trial is given: a trial
+/// the search cannot decide quickly is abandoned (its op stays), so one
+/// hard trial cannot eat the time of the many easy ones.
+const TRIAL_SHARE: u32 = 20;
+
+/// The budget of one key's shrinking, and of each trial.
+struct Clock {
+    deadline: Instant,
+    cap: Duration,
+}
+
+impl Clock {
+    fn new(deadline: Instant) -> Self {
+        let total = deadline.saturating_duration_since(Instant::now());
+        Clock {
+            deadline,
+            cap: (total / TRIAL_SHARE).max(MIN_TRIAL),
+        }
+    }
+
+    /// The time is up.
+    fn out(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// When the next trial must end: a third of what remains, at most the
+    /// cap, at least [`MIN_TRIAL`], never past the deadline.
+    fn trial(&self) -> Instant {
+        let now = Instant::now();
+        let left = self.deadline.saturating_duration_since(now);
+        now + (left / 3).min(self.cap).max(MIN_TRIAL).min(left)
+    }
+}
+
 /// Budget of the final re-checks of the set found (outside the key's
 /// budget: the set is small, and an unverified set is never shown).
-const VERIFY: Duration = Duration::from_millis(500);
+const VERIFY: Duration = Duration::from_millis(100);
+
+/// The failing op is first tried with each of this many of its nearest
+/// ops, before any larger set.
+const PAIRS: usize = 24;
 
 /// At most this many ops of the failure's neighbourhood seed the search.
 const SEED: usize = 32;
@@ -325,6 +363,64 @@ impl<'a, 'h> Shrinker<'a, 'h> {
         }
     }
 
+    /// kv: a proof, without a search, that the trial of `s` (with the
+    /// relaxed ops `relaxed` that survived pruning, by pair `ix`) is not
+    /// linearizable. The search has to try every subset of the relaxed
+    /// appends (each may or may not have happened, in any order), which is
+    /// exponential; the two commonest kv anomalies are proved directly.
+    ///
+    /// Take a get `g` of `s` returning `V`, and an op `u` of `s` that
+    /// completed before `g` was invoked. Every linearization places `u`
+    /// before `g`. Suppose no put other than `u` (of `s` or relaxed) can be
+    /// placed between them: real time puts a put `p` before `u` when `p`
+    /// completed before `u` was invoked, and after `g` when `p` was invoked
+    /// after `g` completed; suppose every put is one or the other. Then
+    /// between `u` and `g` only appends (and gets) take effect, which keep
+    /// the string's beginning and only lengthen it. So it is not
+    /// linearizable if
+    /// - `u` is an append of a non-empty `t` and `V` does not contain `t`
+    ///   (the string contains `t` from `u` on), or
+    /// - `u` is a get that returned `W`, or a put of `W`, and `V` does not
+    ///   start with `W` (the string starts with `W` from `u` on).
+    fn kv_certificate(&self, s: &[usize], relaxed: &FxHashSet<usize>) -> bool {
+        let is_put = |i: usize| matches!(self.ops[i].step, Step::KvPut(_));
+        let puts: Vec<usize> = s
+            .iter()
+            .copied()
+            .filter(|&i| is_put(i))
+            .chain(
+                (0..self.ops.len()).filter(|&i| relaxed.contains(&self.ops[i].pair) && is_put(i)),
+            )
+            .collect();
+        s.iter().any(|&g| {
+            let (Step::KvGet(_), Some(v)) = (self.ops[g].step, self.kv_text[g].as_deref()) else {
+                return false;
+            };
+            let g_op = &self.ops[g];
+            if g_op.ret == u64::MAX {
+                return false;
+            }
+            s.iter().any(|&u| {
+                let u_op = &self.ops[u];
+                if u == g || u_op.ret == u64::MAX || u_op.ret >= g_op.call {
+                    return false;
+                }
+                let between = puts.iter().any(|&p| {
+                    let p_op = &self.ops[p];
+                    p != u && !(p_op.ret < u_op.call || p_op.call > g_op.ret)
+                });
+                if between {
+                    return false;
+                }
+                match (u_op.step, self.kv_text[u].as_deref()) {
+                    (Step::Append(_), Some(t)) => !t.is_empty() && !v.contains(t),
+                    (Step::KvGet(_) | Step::KvPut(_), Some(w)) => !v.starts_with(w),
+                    _ => false,
+                }
+            })
+        })
+    }
+
     /// Search one trial history within `until`.
     fn run(&self, (pairs, relaxed): &(Vec<Pair<'h>>, FxHashSet<usize>), until: Instant) -> Verdict {
         let Ok((mut machine, ops)) = model::compile(self.model, self.init, self.nil_read, pairs)
@@ -359,7 +455,12 @@ impl<'a, 'h> Shrinker<'a, 'h> {
             return Verdict::Valid;
         }
         self.trials += 1;
-        let v = self.run(&self.trial_pairs(s, Others::RelaxedPruned), until);
+        let tp = self.trial_pairs(s, Others::RelaxedPruned);
+        let v = if self.model == ModelKind::Kv && self.kv_certificate(s, &tp.1) {
+            Verdict::Invalid
+        } else {
+            self.run(&tp, until)
+        };
         if v != Verdict::Unknown {
             self.memo.insert(s.to_vec(), v);
         }
@@ -380,26 +481,13 @@ impl<'a, 'h> Shrinker<'a, 'h> {
         if n == 0 {
             return None;
         }
-        // Each trial gets a share of what remains, never less than MIN_TRIAL
-        // and never past the deadline.
-        let trial_until = || {
-            let now = Instant::now();
-            let left = deadline.saturating_duration_since(now);
-            now + (left / 3).max(MIN_TRIAL).min(left)
-        };
-        let out_of_time = || Instant::now() >= deadline;
+        let clock = Clock::new(deadline);
 
         // Grow: ops ranked by distance in time to the failure.
         let anchor = blocked
             .map(|b| self.ops[b].ret)
             .filter(|r| *r != u64::MAX)
-            .or_else(|| {
-                self.ops
-                    .iter()
-                    .map(|o| o.ret)
-                    .filter(|r| *r != u64::MAX)
-                    .max()
-            })
+            .or_else(|| self.ops.iter().map(|o| o.ret).filter(|r| *r != u64::MAX).max())
             .unwrap_or(0);
         let mut rank: Vec<usize> = (0..n).collect();
         rank.sort_by_key(|&i| {
@@ -412,16 +500,69 @@ impl<'a, 'h> Shrinker<'a, 'h> {
                 o.call - anchor
             }
         });
+        // The commonest anomalies are one or two ops (a read of a value
+        // never written; a stale read and the write it missed; two gets
+        // that disagree): try the failing op alone, then with each of its
+        // nearest neighbours, on short trials.
+        if let Some(x) = blocked {
+            let quick = Clock {
+                deadline: clock.deadline,
+                cap: (clock.cap / 4).max(MIN_TRIAL),
+            };
+            // Partners: the ops that completed before x began, latest
+            // first (a stale read's missed write, an earlier get), then the
+            // others nearest in time.
+            let xo = &self.ops[x];
+            let mut partners: Vec<usize> = (0..n).filter(|&y| self.ops[y].ret < xo.call).collect();
+            partners.sort_by_key(|&y| std::cmp::Reverse(self.ops[y].ret));
+            partners.extend(
+                rank.iter()
+                    .copied()
+                    .filter(|&y| y != x && self.ops[y].ret >= xo.call),
+            );
+            let pair_of = |y: usize| if y < x { vec![y, x] } else { vec![x, y] };
+            let mut found = self.trial(&[x], quick.trial()) == Verdict::Invalid;
+            let mut pair = vec![x];
+            if !found && self.model == ModelKind::Kv {
+                // The kv proofs need no search: try every partner.
+                for &y in &partners {
+                    if clock.out() {
+                        break;
+                    }
+                    let cand = pair_of(y);
+                    let tp = self.trial_pairs(&cand, Others::RelaxedPruned);
+                    if self.kv_certificate(&cand, &tp.1) {
+                        pair = cand;
+                        found = true;
+                        break;
+                    }
+                }
+            }
+            for &y in partners.iter().take(PAIRS) {
+                if found || clock.out() {
+                    break;
+                }
+                pair = pair_of(y);
+                found = self.trial(&pair, quick.trial()) == Verdict::Invalid;
+            }
+            if found {
+                if pair.len() == 2 && self.trial(&[x], quick.trial()) == Verdict::Invalid {
+                    pair = vec![x];
+                }
+                return Some(self.one_at_a_time(pair, &clock));
+            }
+        }
+
         let mut s: Vec<usize> = seed.iter().copied().filter(|&i| i < n).collect();
         s.extend(blocked);
         s.sort_unstable();
         s.dedup();
         let mut next = 0usize;
         loop {
-            if s.len() == n || self.trial(&s, trial_until()) == Verdict::Invalid {
+            if s.len() == n || self.trial(&s, clock.trial()) == Verdict::Invalid {
                 break;
             }
-            if out_of_time() {
+            if clock.out() {
                 return None;
             }
             let target = (s.len() * 2).max(8).min(n);
@@ -436,12 +577,20 @@ impl<'a, 'h> Shrinker<'a, 'h> {
         if s.len() == n {
             // Every op of the key: the key's own history, with nothing
             // relaxed. The checker found it invalid; confirm within budget.
-            if self.trial(&s, deadline.max(Instant::now() + MIN_TRIAL)) != Verdict::Invalid {
+            let until = deadline.max(Instant::now() + MIN_TRIAL);
+            if self.trial(&s, until) != Verdict::Invalid {
                 return None;
             }
         }
 
-        // Whole processes first.
+        // Observers first: removing one relaxes nothing (it is simply gone),
+        // and fewer observers let more relaxed ops be pruned, so the trials
+        // get cheaper as the set shrinks.
+        let observers: Vec<usize> = s.iter().copied().filter(|&i| self.observer[i]).collect();
+        if !self.ddmin(&mut s, observers, &clock) {
+            return Some((s, false));
+        }
+        // Whole processes.
         let mut procs: Vec<String> = s
             .iter()
             .map(|&i| self.pairs[self.ops[i].pair].inv.process.to_string())
@@ -450,7 +599,7 @@ impl<'a, 'h> Shrinker<'a, 'h> {
         procs.dedup();
         if procs.len() > 1 {
             for p in procs {
-                if out_of_time() {
+                if clock.out() {
                     return Some((s, false));
                 }
                 let cand: Vec<usize> = s
@@ -458,53 +607,34 @@ impl<'a, 'h> Shrinker<'a, 'h> {
                     .copied()
                     .filter(|&i| self.pairs[self.ops[i].pair].inv.process.to_string() != p)
                     .collect();
-                if !cand.is_empty() && self.trial(&cand, trial_until()) == Verdict::Invalid {
+                if !cand.is_empty() && self.trial(&cand, clock.trial()) == Verdict::Invalid {
                     s = cand;
                 }
             }
         }
-
-        // Delta debugging: remove chunks, from halves down to single ops.
-        let mut parts = 2usize;
-        while s.len() >= 2 && parts < s.len() {
-            if out_of_time() {
-                return Some((s, false));
-            }
-            let size = s.len().div_ceil(parts);
-            let mut reduced = false;
-            for c in 0..parts {
-                let lo = c * size;
-                if lo >= s.len() {
-                    break;
-                }
-                let hi = (lo + size).min(s.len());
-                let cand: Vec<usize> = s[..lo].iter().chain(&s[hi..]).copied().collect();
-                if self.trial(&cand, trial_until()) == Verdict::Invalid {
-                    s = cand;
-                    parts = (parts - 1).max(2);
-                    reduced = true;
-                    break;
-                }
-                if out_of_time() {
-                    return Some((s, false));
-                }
-            }
-            if !reduced {
-                parts = (parts * 2).min(s.len());
-            }
+        // Every op, in chunks from halves down.
+        let all = s.clone();
+        if !self.ddmin(&mut s, all, &clock) {
+            return Some((s, false));
         }
 
-        // One op at a time, until a whole pass removes nothing.
+        Some(self.one_at_a_time(s, &clock))
+    }
+
+    /// Remove one op at a time while `s` stays an anomaly, until a whole
+    /// pass removes nothing. Returns the set and whether it is 1-minimal:
+    /// every single removal was tried and proved linearizable.
+    fn one_at_a_time(&mut self, mut s: Vec<usize>, clock: &Clock) -> (Vec<usize>, bool) {
         loop {
             let mut removed = false;
             let mut all_decided = true;
             let mut k = 0;
             while k < s.len() {
-                if out_of_time() {
-                    return Some((s, false));
+                if clock.out() {
+                    return (s, false);
                 }
                 let cand: Vec<usize> = s[..k].iter().chain(&s[k + 1..]).copied().collect();
-                match self.trial(&cand, trial_until()) {
+                match self.trial(&cand, clock.trial()) {
                     Verdict::Invalid => {
                         s = cand;
                         removed = true;
@@ -517,9 +647,47 @@ impl<'a, 'h> Shrinker<'a, 'h> {
                 }
             }
             if !removed {
-                return Some((s, all_decided));
+                return (s, all_decided);
             }
         }
+    }
+
+    /// Delta debugging over the ops of `pool` in `s`: try removing chunks
+    /// of them (halves, then quarters, …, down to single ops) while `s`
+    /// stays an anomaly. False when the time ran out.
+    fn ddmin(&mut self, s: &mut Vec<usize>, mut pool: Vec<usize>, clock: &Clock) -> bool {
+        let mut parts = 2usize;
+        while pool.len() >= 2 && parts <= pool.len() {
+            if clock.out() {
+                return false;
+            }
+            let size = pool.len().div_ceil(parts);
+            let mut reduced = false;
+            for chunk in pool.chunks(size) {
+                let gone: FxHashSet<usize> = chunk.iter().copied().collect();
+                let cand: Vec<usize> = s.iter().copied().filter(|i| !gone.contains(i)).collect();
+                if cand.is_empty() {
+                    continue;
+                }
+                if self.trial(&cand, clock.trial()) == Verdict::Invalid {
+                    *s = cand;
+                    pool.retain(|i| !gone.contains(i));
+                    parts = (parts - 1).max(2);
+                    reduced = true;
+                    break;
+                }
+                if clock.out() {
+                    return false;
+                }
+            }
+            if !reduced {
+                if parts == pool.len() {
+                    break;
+                }
+                parts = (parts * 2).min(pool.len());
+            }
+        }
+        true
     }
 
     /// Re-check `s` from scratch, outside the memo: `s` with the others
