@@ -65,7 +65,12 @@ fn assert_ops_of_history(file: &str, h: &History, m: &MinimalAnomaly) {
             .get(o.index as usize)
             .unwrap_or_else(|| panic!("{file}: op {} is not in the history", o.index));
         assert_eq!(inv.index, o.index, "{file}: index of op {}", o.index);
-        assert_eq!(inv.kind, OpType::Invoke, "{file}: op {} is no invoke", o.index);
+        assert_eq!(
+            inv.kind,
+            OpType::Invoke,
+            "{file}: op {} is no invoke",
+            o.index
+        );
         assert_eq!(inv.process.to_string(), o.process, "{file}: op {}", o.index);
         assert_eq!(inv.f, o.f, "{file}: op {}", o.index);
         // The completion is the next op of that process.
@@ -73,7 +78,11 @@ fn assert_ops_of_history(file: &str, h: &History, m: &MinimalAnomaly) {
             .iter()
             .find(|x| x.process == inv.process)
             .map(|x| x.index);
-        assert_eq!(next, o.complete_index, "{file}: completion of op {}", o.index);
+        assert_eq!(
+            next, o.complete_index,
+            "{file}: completion of op {}",
+            o.index
+        );
     }
     assert!(
         m.ops.windows(2).all(|w| w[0].index < w[1].index),
@@ -220,7 +229,10 @@ fn a_tiny_budget_gives_a_real_anomaly_or_none_never_one_minimal() {
         "knossos/mutex/bad/etcd.edn",
         "porcupine-kv/c10-bad.txt",
     ] {
-        let e = entries.iter().find(|e| e.path == name).expect("in manifest");
+        let e = entries
+            .iter()
+            .find(|e| e.path == name)
+            .expect("in manifest");
         let loaded = load(&dir.join(&e.path), None).expect("loads");
         let h = &loaded.history;
         let opts = corpus_opts(e);
@@ -440,8 +452,14 @@ fn set_of(h: &History, smalls: &[Small], r: &LinearizableReport) -> (Vec<usize>,
 /// Check a set against the oracle: invalid alone and with the others
 /// relaxed; if 1-minimal, every single removal is linearizable.
 fn oracle_agrees(smalls: &[Small], s: &[usize], one_minimal: bool, init: i64) {
-    assert!(!oracle(&view(smalls, s, false), init), "alone: {s:?} {smalls:#?}");
-    assert!(!oracle(&view(smalls, s, true), init), "relaxed: {s:?} {smalls:#?}");
+    assert!(
+        !oracle(&view(smalls, s, false), init),
+        "alone: {s:?} {smalls:#?}"
+    );
+    assert!(
+        !oracle(&view(smalls, s, true), init),
+        "relaxed: {s:?} {smalls:#?}"
+    );
     if one_minimal {
         for k in 0..s.len() {
             let fewer: Vec<usize> = s.iter().copied().filter(|&x| x != s[k]).collect();
@@ -542,12 +560,22 @@ fn an_info_write_is_relaxed_not_shown() {
 fn small_spec(cas: bool) -> impl Strategy<Value = Vec<(u8, i64, i64, usize, usize, bool)>> {
     let fmax = if cas { 3u8 } else { 2u8 };
     prop::collection::vec(
-        (0..fmax, 0i64..3, 0i64..3, 0usize..20, 1usize..8, prop::bool::weighted(0.15)),
+        (
+            0..fmax,
+            0i64..3,
+            0i64..3,
+            0usize..20,
+            1usize..8,
+            prop::bool::weighted(0.15),
+        ),
         1..10,
     )
 }
 
-fn run_random(spec: &[(u8, i64, i64, usize, usize, bool)], model: ModelKind) -> Result<(), TestCaseError> {
+fn run_random(
+    spec: &[(u8, i64, i64, usize, usize, bool)],
+    model: ModelKind,
+) -> Result<(), TestCaseError> {
     // Distinct slots: call at 2·start (+ tie-break by op), ret after it.
     let ops: Vec<(&'static str, i64, i64, usize, Option<usize>)> = spec
         .iter()

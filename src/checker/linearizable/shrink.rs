@@ -487,17 +487,22 @@ impl<'a, 'h> Shrinker<'a, 'h> {
         let anchor = blocked
             .map(|b| self.ops[b].ret)
             .filter(|r| *r != u64::MAX)
-            .or_else(|| self.ops.iter().map(|o| o.ret).filter(|r| *r != u64::MAX).max())
+            .or_else(|| {
+                self.ops
+                    .iter()
+                    .map(|o| o.ret)
+                    .filter(|r| *r != u64::MAX)
+                    .max()
+            })
             .unwrap_or(0);
         let mut rank: Vec<usize> = (0..n).collect();
         rank.sort_by_key(|&i| {
             let o = &self.ops[i];
             if o.ret <= anchor {
                 anchor - o.ret
-            } else if o.call <= anchor {
-                0
             } else {
-                o.call - anchor
+                // Concurrent with the anchor (0), or after it.
+                o.call.saturating_sub(anchor)
             }
         });
         // The commonest anomalies are one or two ops (a read of a value
@@ -694,7 +699,10 @@ impl<'a, 'h> Shrinker<'a, 'h> {
     /// relaxed, and `s` alone. Both must be invalid.
     fn verify(&self, s: &[usize], others: Others, limit: Duration) -> (Verdict, Verdict) {
         let with_others = self.run(&self.trial_pairs(s, others), Instant::now() + limit);
-        let alone = self.run(&self.trial_pairs(s, Others::Removed), Instant::now() + limit);
+        let alone = self.run(
+            &self.trial_pairs(s, Others::Removed),
+            Instant::now() + limit,
+        );
         (with_others, alone)
     }
 }
@@ -727,7 +735,16 @@ pub(crate) fn recheck(
     let (machine, ops) =
         model::compile(model, init, nil_read, key_pairs).map_err(|e| e.to_string())?;
     let used = AtomicUsize::new(0);
-    let shrinker = Shrinker::new(model, init, nil_read, pairs, &ops, &machine, memory_limit, &used);
+    let shrinker = Shrinker::new(
+        model,
+        init,
+        nil_read,
+        pairs,
+        &ops,
+        &machine,
+        memory_limit,
+        &used,
+    );
     let mut set = Vec::with_capacity(indexes.len());
     for &ix in indexes {
         let i = ops
