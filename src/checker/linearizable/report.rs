@@ -104,12 +104,18 @@ pub struct MinimalAnomaly {
 }
 
 impl MinimalAnomaly {
-    /// The explanation on one line: its headline, then the ops separated by
-    /// `;` (for one-line summaries).
+    /// The explanation's first line, for one-line summaries: it names the
+    /// ops when there are a few; for more, the first ops follow it.
     pub fn headline(&self) -> String {
+        const FIRST: usize = 4;
         let first = self.explanation.lines().next().unwrap_or_default();
-        let ops: Vec<&str> = self.ops.iter().map(|o| o.text.as_str()).collect();
-        format!("{first} {}", ops.join("; "))
+        let first = first.strip_suffix(':').unwrap_or(first);
+        if self.ops.len() <= FIRST {
+            first.to_string()
+        } else {
+            let ops: Vec<&str> = self.ops[..FIRST].iter().map(|o| o.text.as_str()).collect();
+            format!("{first}: {}; …", ops.join("; "))
+        }
     }
 }
 

@@ -78,17 +78,29 @@
 //!
 //! # How S is found
 //!
-//! The checker's failure gives a good seed: the op that fits no state, the
-//! last ops of the longest linearized prefix and the ops concurrent with it.
-//! If that seed is not yet an anomaly, ops nearest to the failure in time
-//! are added, doubling the set each round, up to every op of the key (which
-//! is the key's own history, invalid). Then it shrinks: whole processes
-//! first, then delta debugging (halves, quarters, …), then one op at a time
-//! until a full pass removes nothing. Each trial is a search with its own
-//! small budget; a trial the budget does not decide counts as "not shown
-//! invalid" and the op stays. The set is `one_minimal` only when, at the end,
-//! removing any single op was tried and the search proved the result
-//! linearizable.
+//! Most anomalies are one or two ops: a read of a value never written, a
+//! stale read and the write it missed, a get missing an append that
+//! completed before it, two gets that disagree. So the op that fits no
+//! state (the checker's failure) is tried alone, then with each of its
+//! nearest ops (those that completed before it began first), on short
+//! trials. Otherwise the failure's neighbourhood seeds the set: that op,
+//! the last ops of the longest linearized prefix and the ops concurrent
+//! with it; if the seed is not yet an anomaly, ops nearest to the failure
+//! in time are added, doubling the set each round, up to every op of the
+//! key (the key's own history, invalid). Then it shrinks: observers first
+//! (removing one relaxes nothing), whole processes, delta debugging over
+//! every op (halves, quarters, …), and one op at a time until a full pass
+//! removes nothing. Each trial is a search with its own small budget (at
+//! most a twentieth of the key's); a trial the budget does not decide counts
+//! as "not shown invalid" and the op stays. The set is `one_minimal` only
+//! when, at the end, removing any single op was tried and the search proved
+//! the result linearizable.
+//!
+//! For `kv` the search over relaxed appends is exponential (each may or may
+//! not have happened, in any order), so the two commonest kv anomalies are
+//! also proved directly, without a search (`Shrinker::kv_certificate`: an
+//! append, get or put that completed before a get whose value cannot follow
+//! it, with no put able to come between them).
 //!
 //! Before it is reported, the final set is checked again, independently of
 //! the shrinking's bookkeeping: `S` plus the relaxed others, and `S` alone,
@@ -168,6 +180,9 @@ const VERIFY: Duration = Duration::from_millis(100);
 /// ops, before any larger set.
 const PAIRS: usize = 24;
 
+/// kv: the failing op is tried with this many partners by proof alone.
+const KV_PARTNERS: usize = 2_000;
+
 /// At most this many ops of the failure's neighbourhood seed the search.
 const SEED: usize = 32;
 
@@ -187,8 +202,6 @@ pub(crate) struct Shrinker<'a, 'h> {
     used: &'a AtomicUsize,
     /// Results of trials already run, by the sorted set.
     memo: FxHashMap<Vec<usize>, Verdict>,
-    /// Trials run.
-    pub trials: usize,
 }
 
 /// What a trial does with the ops outside the set.
@@ -267,7 +280,6 @@ impl<'a, 'h> Shrinker<'a, 'h> {
             memory_limit,
             used,
             memo: FxHashMap::default(),
-            trials: 0,
         }
     }
 
@@ -454,7 +466,6 @@ impl<'a, 'h> Shrinker<'a, 'h> {
         if s.is_empty() {
             return Verdict::Valid;
         }
-        self.trials += 1;
         let tp = self.trial_pairs(s, Others::RelaxedPruned);
         let v = if self.model == ModelKind::Kv && self.kv_certificate(s, &tp.1) {
             Verdict::Invalid
@@ -529,8 +540,8 @@ impl<'a, 'h> Shrinker<'a, 'h> {
             let mut found = self.trial(&[x], quick.trial()) == Verdict::Invalid;
             let mut pair = vec![x];
             if !found && self.model == ModelKind::Kv {
-                // The kv proofs need no search: try every partner.
-                for &y in &partners {
+                // The kv proofs need no search: try many partners.
+                for &y in partners.iter().take(KV_PARTNERS) {
                     if clock.out() {
                         break;
                     }
@@ -866,7 +877,24 @@ fn explain(
     let start = init_text
         .map(|t| format!(", {noun} starting at {t}"))
         .unwrap_or_default();
-    let mut out = format!("{key_prefix}{these} be linearized{start}{whatever}:");
+    // Up to SAY_OPS ops are named in the headline itself.
+    let named = if n <= SAY_OPS {
+        let short: Vec<String> = refs
+            .iter()
+            .map(|r| {
+                let what = if r.value.is_null() {
+                    r.f.clone()
+                } else {
+                    format!("{} {}", r.f, r.value)
+                };
+                format!("{what} by process {}", r.process)
+            })
+            .collect();
+        format!(" ({})", short.join("; "))
+    } else {
+        String::new()
+    };
+    let mut out = format!("{key_prefix}{these} be linearized{named}{start}{whatever}:");
     for r in refs {
         out.push_str("\n  ");
         out.push_str(&r.text);
@@ -894,6 +922,9 @@ fn explain(
     }
     out
 }
+
+/// At most this many ops are named in an explanation's headline.
+const SAY_OPS: usize = 4;
 
 /// How the initial value reads in an explanation, per model.
 pub(crate) fn init_text(model: ModelKind, init: &Value) -> Option<String> {
