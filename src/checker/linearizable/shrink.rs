@@ -863,13 +863,20 @@ fn explain(
     } else {
         format!("these {n} ops cannot")
     };
+    // Histories without keys are one partition: "the history's" ops.
+    let whose = if key_prefix.is_empty() {
+        "the history's"
+    } else {
+        "the key's"
+    };
     let whatever = match others {
         0 => String::new(),
-        1 => ", whatever the key's 1 other op did (it could have taken effect at any \
-              moment of its own time window, or not at all)"
-            .to_string(),
+        1 => format!(
+            ", whatever {whose} 1 other op did (it could have taken effect at any \
+             moment of its own time window, or not at all)"
+        ),
         m => format!(
-            ", whatever the key's other {} ops did (each could have taken effect at any \
+            ", whatever {whose} other {} ops did (each could have taken effect at any \
              moment of its own time window, or not at all)",
             thousands(m)
         ),
@@ -958,6 +965,86 @@ pub(crate) fn init_text(model: ModelKind, init: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn op(index: u64, f: &str, value: Value, process: &str) -> OpRef {
+        OpRef {
+            index,
+            complete_index: Some(index + 1),
+            process: process.into(),
+            f: f.into(),
+            value,
+            outcome: "ok".into(),
+            invoke_time: 0,
+            complete_time: None,
+            text: format!("op {index} by process {process}"),
+        }
+    }
+
+    #[test]
+    fn explanation_names_the_ops_lists_them_and_their_real_time_order() {
+        let refs = vec![
+            op(41, "write", serde_json::json!(1), "7"),
+            op(50, "write", serde_json::json!(2), "3"),
+            op(57, "read", serde_json::json!(0), "2"),
+        ];
+        // 41 before 50 before 57: only the two direct orderings are said.
+        let windows = [(1, 2), (3, 4), (5, 6)];
+        let e = explain(
+            "key 3: ",
+            "the register",
+            Some("0".into()),
+            1203,
+            &refs,
+            &windows,
+        );
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines[0],
+            "key 3: these 3 ops cannot be linearized (write 1 by process 7; write 2 by \
+             process 3; read 0 by process 2), the register starting at 0, whatever the \
+             key's other 1,203 ops did (each could have taken effect at any moment of its \
+             own time window, or not at all):"
+        );
+        assert_eq!(lines[1], "  op 41 by process 7");
+        assert_eq!(lines[3], "  op 57 by process 2");
+        assert_eq!(
+            lines[4],
+            "  real time: op 41 completed before op 50 began; op 50 completed before op 57 began."
+        );
+        // No key: the history's ops; overlapping ops say so.
+        let e = explain("", "the register", None, 1, &refs[..2], &[(1, 4), (2, 5)]);
+        assert!(e.starts_with("these 2 ops cannot be linearized (write 1 by process 7; write 2 by process 3), whatever the history's 1 other op did"), "{e}");
+        assert!(e.ends_with("(all of them overlap in time)"), "{e}");
+        // Many ops: not named in the headline.
+        let many: Vec<OpRef> = (0..5)
+            .map(|i| op(i * 2, "write", serde_json::json!(i), "1"))
+            .collect();
+        let w: Vec<(u64, u64)> = (0..5).map(|i| (2 * i, 2 * i + 1)).collect();
+        let e = explain("", "the register", None, 0, &many, &w);
+        assert!(e.starts_with("these 5 ops cannot be linearized:"), "{e}");
+    }
+
+    #[test]
+    fn init_text_per_model() {
+        use serde_json::json;
+        assert_eq!(
+            init_text(ModelKind::Register, &json!(0)).as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            init_text(ModelKind::Kv, &Value::Null).as_deref(),
+            Some("\"\"")
+        );
+        assert_eq!(
+            init_text(ModelKind::Mutex, &json!(true)).as_deref(),
+            Some("locked")
+        );
+        assert_eq!(
+            init_text(ModelKind::MultiRegister, &json!({"x": 0})).as_deref(),
+            Some("x=0")
+        );
+        assert_eq!(init_text(ModelKind::MultiRegister, &json!({})), None);
+    }
 
     #[test]
     fn thousands_separates_groups_of_three() {
