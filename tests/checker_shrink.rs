@@ -785,3 +785,69 @@ fn mutex_double_acquire_is_two_acquires() {
         m.explanation
     );
 }
+
+/// `faultline check` prints the minimal anomaly first: its headline, its
+/// ops one per line in invoke order with their windows, their real-time
+/// order; then the full explanation. `--json` carries it in the report.
+#[test]
+fn faultline_check_prints_the_minimal_anomaly_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stale.jsonl");
+    // w(1) ; r(1) ; w(2) ; r(1): the last read is stale.
+    let (h, _) = build(&[
+        ("write", 1, 0, 0, Some(1)),
+        ("read", 1, 0, 2, Some(3)),
+        ("write", 2, 0, 4, Some(5)),
+        ("read", 1, 0, 6, Some(7)),
+    ]);
+    faultline::history::jsonl::write_history(&path, &h).unwrap();
+    let out = assert_cmd::Command::cargo_bin("faultline")
+        .unwrap()
+        .args(["check", "--model", "register", "--init", "0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains(": invalid"), "{stdout}");
+    assert!(
+        lines[1].starts_with(
+            "  these 2 ops cannot be linearized (write 2 by process 2; read 1 by process 3), \
+             the register starting at 0, whatever the history's other 2 ops did"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("    op 4 by process 2 (write 2, index 4–5"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].starts_with("    op 6 by process 3 (read 1, index 6–7"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[4], "    real time: op 4 completed before op 6 began.",
+        "{stdout}"
+    );
+    assert!(lines[5].starts_with("  once the"), "{stdout}");
+
+    let out = assert_cmd::Command::cargo_bin("faultline")
+        .unwrap()
+        .args(["check", "--model", "register", "--init", "0", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = &doc["files"][0];
+    assert!(file["summary"]
+        .as_str()
+        .unwrap()
+        .contains("these 2 ops cannot be linearized"));
+    let m = &file["report"]["keys"][0]["minimal"];
+    assert_eq!(m["ops"].as_array().map(Vec::len), Some(2), "{m}");
+    assert_eq!(m["ops"][0]["index"], json!(4));
+    assert_eq!(m["ops"][1]["complete_index"], json!(7));
+    assert_eq!(m["one_minimal"], json!(true));
+    assert_eq!(m["from_ops"], json!(4));
+}
