@@ -202,6 +202,8 @@ pub(crate) struct Shrinker<'a, 'h> {
     used: &'a AtomicUsize,
     /// Results of trials already run, by the sorted set.
     memo: FxHashMap<Vec<usize>, Verdict>,
+    /// Trials the search did not decide, with the budget they had.
+    undecided: FxHashMap<Vec<usize>, Duration>,
 }
 
 /// What a trial does with the ops outside the set.
@@ -280,6 +282,7 @@ impl<'a, 'h> Shrinker<'a, 'h> {
             memory_limit,
             used,
             memo: FxHashMap::default(),
+            undecided: FxHashMap::default(),
         }
     }
 
@@ -466,12 +469,23 @@ impl<'a, 'h> Shrinker<'a, 'h> {
         if s.is_empty() {
             return Verdict::Valid;
         }
+        let budget = until.saturating_duration_since(Instant::now());
+        if let Some(&had) = self.undecided.get(s) {
+            // Undecided before: worth another search only with a budget
+            // at least twice as long.
+            if budget < had * 2 {
+                return Verdict::Unknown;
+            }
+        }
         let tp = self.trial_pairs(s, Others::RelaxedPruned);
         let v = if self.model == ModelKind::Kv && self.kv_certificate(s, &tp.1) {
             Verdict::Invalid
         } else {
             self.run(&tp, until)
         };
+        if v == Verdict::Unknown {
+            self.undecided.insert(s.to_vec(), budget);
+        }
         if v != Verdict::Unknown {
             self.memo.insert(s.to_vec(), v);
         }
@@ -562,9 +576,6 @@ impl<'a, 'h> Shrinker<'a, 'h> {
                 found = self.trial(&pair, quick.trial()) == Verdict::Invalid;
             }
             if found {
-                if pair.len() == 2 && self.trial(&[x], quick.trial()) == Verdict::Invalid {
-                    pair = vec![x];
-                }
                 return Some(self.one_at_a_time(pair, &clock));
             }
         }
