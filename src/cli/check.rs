@@ -189,8 +189,12 @@ pub fn run(args: Args) -> CmdResult {
                             report.ops,
                             report.elapsed_ms / 1e3
                         );
+                        // Each key: its minimal anomaly (headline, one op
+                        // per line), then the full explanation.
                         for e in report.explanations() {
-                            println!("  {e}");
+                            for line in e.lines() {
+                                println!("  {line}");
+                            }
                         }
                     } else {
                         println!(

@@ -16,14 +16,23 @@
 //!
 //! Models ([`model`]) have explicit semantics: the initial value and what a
 //! `null` read means are options ([`LinearizableOptions`]), never guesses.
+//!
+//! Every invalid key also gets a *minimal anomaly* ([`MinimalAnomaly`], in
+//! `KeyReport::minimal`): a handful of its ops that cannot be linearized
+//! whatever the key's other ops did (each could have taken effect at any
+//! moment of its own time window, or not at all), found by shrinking the
+//! key's history within [`ShrinkLimits`] (module `shrink` explains why the
+//! shrinking is sound). It comes first in the summary and explanations.
 
 pub mod generate;
 pub mod model;
 mod report;
 mod search;
+mod shrink;
 
 pub use model::{ModelKind, NilRead};
 pub use report::{FailureReport, KeyReport, LinearizableReport, MinimalAnomaly, OpRef};
+pub use shrink::ShrinkLimits;
 
 use crate::checker::{CheckError, CheckResult, Checker};
 use crate::history::{History, HistoryError, Key, OpType, Process};
@@ -90,8 +99,19 @@ impl Checker for Linearizable {
 
 impl Linearizable {
     /// Check a history and return the full report (what `check` serializes
-    /// into `details`).
+    /// into `details`). Every invalid key gets a minimal anomaly within the
+    /// default [`ShrinkLimits`].
     pub fn analyze(&self, history: &History) -> Result<LinearizableReport, CheckError> {
+        self.analyze_with(history, ShrinkLimits::default())
+    }
+
+    /// [`Linearizable::analyze`] with explicit budgets for the minimal
+    /// anomalies of invalid keys (`KeyReport::minimal`).
+    pub fn analyze_with(
+        &self,
+        history: &History,
+        limits: ShrinkLimits,
+    ) -> Result<LinearizableReport, CheckError> {
         let started = Instant::now();
         let opts = &self.0;
         let pairs = pair_up(history)?;
@@ -121,8 +141,12 @@ impl Linearizable {
 
         let used = AtomicUsize::new(0);
         let cancel = AtomicBool::new(false);
+        let check_deadline = opts.time_limit.map(|d| started + d);
+        // The shrinking of all invalid keys together ends by this instant,
+        // fixed when the first invalid key starts shrinking.
+        let shrink_until = std::sync::OnceLock::<Instant>::new();
         let budget = search::Budget {
-            deadline: opts.time_limit.map(|d| started + d),
+            deadline: check_deadline,
             memory_limit: opts.memory_limit.unwrap_or(usize::MAX),
             used: &used,
             cancel: &cancel,
@@ -160,7 +184,7 @@ impl Linearizable {
             if matches!(outcome, search::Outcome::Invalid) && !opts.all_keys {
                 cancel.store(true, Ordering::Relaxed);
             }
-            let rep = report::key_report(
+            let mut rep = report::key_report(
                 opts.model,
                 key.clone(),
                 &pairs,
@@ -171,6 +195,37 @@ impl Linearizable {
                 &stats,
                 t0.elapsed(),
             );
+            if matches!(outcome, search::Outcome::Invalid) && !limits.per_key.is_zero() {
+                let now = Instant::now();
+                let total = *shrink_until.get_or_init(|| {
+                    let t = now + limits.total;
+                    check_deadline.map_or(t, |d| d.min(t))
+                });
+                let deadline = (now + limits.per_key).min(total);
+                if deadline > now {
+                    let mut shrinker = shrink::Shrinker::new(
+                        opts.model,
+                        &opts.init,
+                        opts.nil_read,
+                        &pairs,
+                        &ops,
+                        &machine,
+                        opts.memory_limit.unwrap_or(usize::MAX),
+                        &used,
+                    );
+                    let tail: Vec<usize> = frontier.tail.iter().map(|&t| t as usize).collect();
+                    rep.minimal = shrink::minimal_anomaly(
+                        &mut shrinker,
+                        &report::key_prefix(key),
+                        opts.model.noun(),
+                        shrink::init_text(opts.model, &opts.init),
+                        parts[i].1.len(),
+                        frontier.blocked.map(|b| b as usize),
+                        &tail,
+                        deadline,
+                    );
+                }
+            }
             (i, rep)
         };
         std::thread::scope(|scope| {
@@ -197,6 +252,51 @@ impl Linearizable {
             keys,
             started.elapsed(),
         ))
+    }
+}
+
+impl Linearizable {
+    /// Re-check a minimal anomaly of `key` (`None`: ops without a key)
+    /// against the history it was found in, from scratch and independently
+    /// of the shrinking's bookkeeping: its ops are found by their invoke
+    /// index. Returns two verdicts, each searched within `limit`: the
+    /// anomaly's ops with every other op of the key relaxed (observers
+    /// removed, every state change free to take effect within its own time
+    /// window or not at all, none pruned), and the anomaly's ops alone.
+    /// Both are `Invalid` for a real anomaly.
+    pub fn recheck_minimal(
+        &self,
+        history: &History,
+        key: Option<&Key>,
+        anomaly: &MinimalAnomaly,
+        limit: Duration,
+    ) -> Result<(crate::checker::Validity, crate::checker::Validity), CheckError> {
+        use crate::checker::Validity;
+        let opts = &self.0;
+        let pairs = pair_up(history)?;
+        let key_pairs: Vec<Pair<'_>> = pairs
+            .iter()
+            .filter(|p| p.inv.key.as_ref().or(p.comp.and_then(|c| c.key.as_ref())) == key)
+            .copied()
+            .collect();
+        let indexes: Vec<u64> = anomaly.ops.iter().map(|o| o.index).collect();
+        let (a, b) = shrink::recheck(
+            opts.model,
+            &opts.init,
+            opts.nil_read,
+            &pairs,
+            &key_pairs,
+            &indexes,
+            limit,
+            opts.memory_limit.unwrap_or(usize::MAX),
+        )
+        .map_err(CheckError::Config)?;
+        let v = |x: shrink::Verdict| match x {
+            shrink::Verdict::Valid => Validity::Valid,
+            shrink::Verdict::Invalid => Validity::Invalid,
+            shrink::Verdict::Unknown => Validity::Unknown,
+        };
+        Ok((v(a), v(b)))
     }
 }
 

@@ -103,6 +103,22 @@ pub struct MinimalAnomaly {
     pub elapsed_ms: f64,
 }
 
+impl MinimalAnomaly {
+    /// The explanation's first line, for one-line summaries: it names the
+    /// ops when there are a few; for more, the first ops follow it.
+    pub fn headline(&self) -> String {
+        const FIRST: usize = 4;
+        let first = self.explanation.lines().next().unwrap_or_default();
+        let first = first.strip_suffix(':').unwrap_or(first);
+        if self.ops.len() <= FIRST {
+            first.to_string()
+        } else {
+            let ops: Vec<&str> = self.ops[..FIRST].iter().map(|o| o.text.as_str()).collect();
+            format!("{first}: {}; …", ops.join("; "))
+        }
+    }
+}
+
 /// The whole check: `details` of the checker's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearizableReport {
@@ -176,10 +192,14 @@ impl LinearizableReport {
             ),
             Validity::Invalid => {
                 let first = self.keys.iter().find(|k| k.valid == Validity::Invalid);
-                let why = first
+                let mut why = first
                     .and_then(|k| k.failure.as_ref())
                     .map(|f| f.explanation.clone())
                     .unwrap_or_default();
+                // The minimal anomaly first, then the full picture.
+                if let Some(m) = first.and_then(|k| k.minimal.as_ref()) {
+                    why = format!("{}. In full: {why}", m.headline());
+                }
                 let more = if self.keys_invalid > 1 {
                     format!(" (and {} more invalid key(s))", self.keys_invalid - 1)
                 } else {
@@ -208,16 +228,26 @@ impl LinearizableReport {
         }
     }
 
-    /// The explanations of every invalid key, one paragraph each.
+    /// The explanations of every invalid key, one paragraph each: its
+    /// minimal anomaly first (several lines: a headline, one line per op,
+    /// their real-time order) when one was found, then the full explanation
+    /// on its own line.
     pub fn explanations(&self) -> Vec<String> {
         self.keys
             .iter()
-            .filter_map(|k| k.failure.as_ref().map(|f| f.explanation.clone()))
+            .filter_map(|k| {
+                let full = k.failure.as_ref().map(|f| f.explanation.clone());
+                match (&k.minimal, full) {
+                    (Some(m), Some(f)) => Some(format!("{}\n{f}", m.explanation)),
+                    (Some(m), None) => Some(m.explanation.clone()),
+                    (None, f) => f,
+                }
+            })
             .collect()
     }
 }
 
-fn key_prefix(key: &Option<Key>) -> String {
+pub(crate) fn key_prefix(key: &Option<Key>) -> String {
     match key {
         Some(k) => format!("key {k}: "),
         None => String::new(),

@@ -200,6 +200,24 @@ pub(crate) fn search(
     ops: &[PartOp],
     budget: &Budget<'_>,
 ) -> (Outcome, Frontier, Stats) {
+    search_optional(machine, ops, &[], budget)
+}
+
+/// [`search`] where `optional[i]` marks ops that may also never have taken
+/// effect, though they completed (the minimal-anomaly trials relax the ops
+/// outside the set shown this way). Reaching the return of such an op that
+/// is not linearized yet is not a dead end: the op is taken as never having
+/// happened, a step that leaves the state as it is (so the configuration
+/// cache stays exact: the op's events are gone from the list either way).
+/// That step is the only way past the return, so when it fails the
+/// configuration before it fails too: its frame is popped like a greedy one.
+/// Ops past the end of `optional` are not optional.
+pub(crate) fn search_optional(
+    machine: &mut Machine,
+    ops: &[PartOp],
+    optional: &[bool],
+    budget: &Budget<'_>,
+) -> (Outcome, Frontier, Stats) {
     let n = ops.len();
     let mut frontier = Frontier::default();
     let mut stats = Stats::default();
@@ -274,13 +292,18 @@ pub(crate) fn search(
         }
         let op = e >> 1;
         let mut backtrack = false;
+        // A step to take: (new state, greedy).
+        let mut transition: Option<(u32, bool)> = None;
         if e & 1 == 1 {
             // The return of an op not linearized yet.
             let o = &ops[op];
             if o.ret == u64::MAX {
                 break Outcome::Valid; // only never-completed ops remain
             }
-            if frontier.blocked.is_none() || o.ret > frontier.pos {
+            if optional.get(op).copied().unwrap_or(false) {
+                // It never happened: the only way past its return.
+                transition = Some((state, true));
+            } else if frontier.blocked.is_none() || o.ret > frontier.pos {
                 frontier.blocked = Some(op as u32);
                 frontier.pos = o.ret;
                 frontier.states.clear();
@@ -295,8 +318,15 @@ pub(crate) fn search(
                     frontier.states_truncated = true;
                 }
             }
-            backtrack = true;
+            if transition.is_none() {
+                backtrack = true;
+            }
         } else if let Some(s2) = machine.step(state, ops[op].step) {
+            transition = Some((s2, s2 == state && machine.is_pure(ops[op].step)));
+        } else {
+            e = next[e] as usize;
+        }
+        if let Some((s2, greedy)) = transition {
             bits[op >> 6] |= 1 << (op & 63);
             hash ^= zob[op];
             let key = hash ^ mix(s2 as u64);
@@ -320,7 +350,7 @@ pub(crate) fn search(
                 stack.push(Frame {
                     op: op as u32,
                     state,
-                    greedy: s2 == state && machine.is_pure(ops[op].step),
+                    greedy,
                 });
                 state = s2;
                 lift!(op);
@@ -330,13 +360,12 @@ pub(crate) fn search(
             bits[op >> 6] &= !(1 << (op & 63));
             hash ^= zob[op];
             // (S ∪ {op}, s) already failed; if op is a pure read, (S, s)
-            // fails too (greedy rule).
-            backtrack = s2 == state && machine.is_pure(ops[op].step);
+            // fails too (greedy rule); so it does if op's step was the only
+            // way on (an optional op taken as never having happened).
+            backtrack = greedy;
             if !backtrack {
                 e = next[e] as usize;
             }
-        } else {
-            e = next[e] as usize;
         }
         if backtrack {
             loop {
