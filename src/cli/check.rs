@@ -50,6 +50,10 @@ pub struct Args {
     /// Print one machine-readable JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the HTML anomaly report (`report.html` and the plots)
+    /// into DIR; with several files, into `DIR/<file path, '/' as '_'>/`.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 fn parse_json(s: &str) -> Result<serde_json::Value, String> {
@@ -97,13 +101,23 @@ enum FileOutcome {
     Bad(String),
 }
 
-fn check_file(path: &Path, args: &Args, opts: &LinearizableOptions) -> FileOutcome {
+fn check_file(
+    path: &Path,
+    args: &Args,
+    opts: &LinearizableOptions,
+    report: Option<PathBuf>,
+) -> FileOutcome {
     let loaded = match import::load(path, args.format) {
         Ok(l) => l,
         Err(e) => return FileOutcome::Bad(e.to_string()),
     };
     match Linearizable(opts.clone()).analyze(&loaded.history) {
-        Ok(r) => FileOutcome::Checked(Box::new(r), loaded.warnings),
+        Ok(r) => match report.map(|dir| {
+            crate::report::html::write_imported(path, &loaded.history, &r, &loaded.warnings, &dir)
+        }) {
+            Some(Err(e)) => FileOutcome::Bad(format!("{}: report: {e}", path.display())),
+            _ => FileOutcome::Checked(Box::new(r), loaded.warnings),
+        },
         Err(e) => {
             let line = |index: u64| loaded.lines.get(index as usize).copied();
             FileOutcome::Bad(match &e {
@@ -146,7 +160,11 @@ pub fn run(args: Args) -> CmdResult {
     let (mut n_valid, mut n_invalid, mut n_unknown) = (0, 0, 0);
     let mut json_files = Vec::new();
     for path in &files {
-        match check_file(path, &args, &opts) {
+        let report = args.report.as_ref().map(|d| match files.len() {
+            1 => d.clone(),
+            _ => d.join(crate::store::safe_name(&path.display().to_string().replace('/', "_"))),
+        });
+        match check_file(path, &args, &opts, report) {
             FileOutcome::Checked(report, warnings) => {
                 overall = overall.merge(report.valid);
                 match report.valid {

@@ -110,10 +110,12 @@ pub fn section(checkers: &[CheckResult], history: &History) -> String {
     for c in invalid {
         let _ = write!(
             out,
-            "<div class=\"anomaly\"><h3>{} — <span class=\"badge v-invalid\">invalid</span></h3><p>{}</p>",
-            esc(&c.checker),
-            esc(&c.summary)
+            "<div class=\"anomaly\"><h3>{} — <span class=\"badge v-invalid\">invalid</span></h3>",
+            esc(&c.checker)
         );
+        if c.checker != "linearizable" {
+            let _ = write!(out, "<p>{}</p>", esc(&c.summary));
+        }
         match c.checker.as_str() {
             "linearizable" => linearizable(&mut out, &c.details),
             "set" => set(&mut out, &c.details, &pairs),
@@ -224,7 +226,7 @@ fn key(out: &mut String, k: &KeyReport, report: &LinearizableReport) {
     out.push_str(&op_bars(&ops, Some(f.op.index), &linearized, &minimal_ids));
     let _ = write!(
         out,
-        "<p>Just before {} completed, the {} could hold{}:</p><ul class=\"mono\">",
+        "<p>Just before {} completed, {} could hold{}:</p><ul class=\"mono\">",
         esc(&f.op.text),
         esc(report.model.noun()),
         if f.states_truncated {
@@ -289,13 +291,17 @@ pub fn op_bars(
             o.complete_index.map(|t| t as f64)
         }
     };
-    let lo = ops.iter().map(start).fold(f64::INFINITY, f64::min);
-    let hi_known = ops
+    // Event order, as Knossos draws it: every distinct invoke or
+    // completion time is one slot, so concurrency stays legible however
+    // far apart in time the ops are (the axis labels give the times).
+    let mut events: Vec<f64> = ops
         .iter()
-        .map(|o| end(o).unwrap_or_else(|| start(o)))
-        .fold(f64::NEG_INFINITY, f64::max);
-    let span = (hi_known - lo).max(1.0);
-    let hi = hi_known + span * 0.06;
+        .flat_map(|o| std::iter::once(start(o)).chain(end(o)))
+        .collect();
+    events.sort_by(f64::total_cmp);
+    events.dedup();
+    let slots = events.len() as f64 + 1.0;
+    let slot = |v: f64| events.partition_point(|e| *e < v) as f64;
     let mut procs: Vec<&str> = ops.iter().map(|o| o.process.as_str()).collect();
     procs.sort_by(|a, b| match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(x), Ok(y)) => x.cmp(&y),
@@ -304,8 +310,8 @@ pub fn op_bars(
     procs.dedup();
     let (gut, width, row_h, top) = (110.0, 1100.0, 34.0, 8.0);
     let plot_w = width - gut - 20.0;
-    let height = top + row_h * procs.len() as f64 + 34.0;
-    let x = |v: f64| gut + (v - lo) / (hi - lo) * plot_w;
+    let height = top + row_h * procs.len() as f64 + 44.0;
+    let x = |i: f64| gut + (i + 0.5) / slots * plot_w;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -330,8 +336,8 @@ pub fn op_bars(
     for o in ops {
         let r = procs.iter().position(|p| *p == o.process).unwrap_or(0);
         let y = top + r as f64 * row_h;
-        let x0 = x(start(o));
-        let x1 = x(end(o).unwrap_or(hi)).max(x0 + 3.0);
+        let x0 = x(slot(start(o)));
+        let x1 = x(end(o).map_or(slots - 0.5, slot)).max(x0 + 6.0);
         let color = outcome_color(&o.outcome);
         let (stroke, sw, mark) = if Some(o.index) == failing {
             ("#b71c1c", 3.0, "✗ ")
@@ -371,14 +377,14 @@ pub fn op_bars(
         "<line x1=\"{gut}\" y1=\"{ay}\" x2=\"{}\" y2=\"{ay}\" stroke=\"#8c959f\"/>",
         gut + plot_w
     );
-    for i in 0..=5 {
-        let v = lo + (hi - lo) * f64::from(i) / 5.0;
+    let every = (events.len() / 8).max(1);
+    for (i, v) in events.iter().enumerate().filter(|(i, _)| i % every == 0) {
         let label = if timed {
             format!("{:.4} s", v / 1e9)
         } else {
-            format!("#{}", v.round())
+            format!("#{v}")
         };
-        let xx = x(v);
+        let xx = x(i as f64);
         let _ = write!(
             s,
             "<line x1=\"{xx:.1}\" y1=\"{ay}\" x2=\"{xx:.1}\" y2=\"{}\" stroke=\"#8c959f\"/>\
@@ -394,9 +400,9 @@ pub fn op_bars(
         gut + plot_w,
         ay + 28.0,
         if timed {
-            "time since the test started"
+            "events in real-time order (spacing not to scale); time since the test started"
         } else {
-            "no times recorded: history index"
+            "events in history order (no times recorded)"
         }
     );
     s

@@ -77,23 +77,41 @@ pub struct ReportInput<'a> {
 impl<'a> ReportInput<'a> {
     /// The report of a stored run.
     pub fn of_run(run: &'a StoredRun) -> ReportInput<'a> {
-        let (intervals, phases) = match &run.results {
+        let mut input = ReportInput::of_parts(
+            &run.dir.path,
+            &run.spec,
+            &run.history,
+            run.results.as_ref(),
+        );
+        input.warnings = run.history_warnings.clone();
+        input
+    }
+
+    /// The report of a run from its parts, as a run that just finished
+    /// holds them (no need to read them back from `dir`).
+    pub fn of_parts(
+        dir: &Path,
+        spec: &'a TestSpec,
+        history: &'a History,
+        results: Option<&'a Results>,
+    ) -> ReportInput<'a> {
+        let (intervals, phases) = match results {
             Some(r) => (r.nemesis.intervals.clone(), r.phases.clone()),
             None => (
-                intervals::of_run(&run.history, &run.spec.nemesis.config).0,
+                intervals::of_run(history, &spec.nemesis.config).0,
                 Vec::new(),
             ),
         };
         ReportInput {
-            title: run.spec.name.clone(),
-            origin: run.dir.path.display().to_string(),
-            history: &run.history,
-            spec: Some(&run.spec),
-            results: run.results.as_ref(),
+            title: spec.name.clone(),
+            origin: dir.display().to_string(),
+            history,
+            spec: Some(spec),
+            results,
             checkers: Vec::new(),
             intervals,
             phases,
-            warnings: run.history_warnings.clone(),
+            warnings: Vec::new(),
         }
     }
 
@@ -184,6 +202,21 @@ pub struct Written {
     pub warnings: Vec<String>,
 }
 
+/// Write the report of an imported history checked for linearizability
+/// (`faultline check --report`) into `dir`: `report.html` and the plots.
+pub fn write_imported(
+    source: &Path,
+    history: &History,
+    report: &crate::checker::linearizable::LinearizableReport,
+    warnings: &[String],
+    dir: &Path,
+) -> Result<Written, HtmlError> {
+    let mut result = CheckResult::new("linearizable", report.valid, report.summary());
+    result.details = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
+    let input = ReportInput::imported(source, history, vec![result], warnings.to_vec());
+    write_to(&input, dir)
+}
+
 /// The report of a stored run, as HTML text.
 pub fn render_run(run: &StoredRun) -> String {
     render(&ReportInput::of_run(run))
@@ -192,6 +225,24 @@ pub fn render_run(run: &StoredRun) -> String {
 /// Write `report.html` and the plots' PNGs into the run directory.
 pub fn write(run: &StoredRun) -> Result<Written, HtmlError> {
     write_to(&ReportInput::of_run(run), &run.dir.path)
+}
+
+/// [`write_to`] for a run's own directory, where nothing may fail the
+/// run: every problem (also a panic while drawing) comes back as a
+/// warning, naming the file.
+pub fn write_quietly(input: &ReportInput<'_>, dir: &Path) -> Vec<String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write_to(input, dir))) {
+        Ok(Ok(w)) => w.warnings,
+        Ok(Err(e)) => vec![format!("{REPORT_FILE}: {e}")],
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            vec![format!("{REPORT_FILE}: drawing the report failed: {msg}")]
+        }
+    }
 }
 
 /// Write `report.html` and the plots' PNGs of `input` into `dir` (created
@@ -280,7 +331,10 @@ pub fn render(input: &ReportInput<'_>) -> String {
         (
             "availability",
             "Availability",
-            input.results.is_some_and(|r| r.availability.is_some()),
+            input
+                .results
+                .and_then(|r| r.availability.as_ref())
+                .is_some_and(has_availability),
         ),
         ("timeline", "Timeline", true),
     ] {
@@ -296,7 +350,11 @@ pub fn render(input: &ReportInput<'_>) -> String {
     }
     plots(&mut out, input);
     faults(&mut out, input);
-    if let Some(a) = input.results.and_then(|r| r.availability.as_ref()) {
+    if let Some(a) = input
+        .results
+        .and_then(|r| r.availability.as_ref())
+        .filter(|a| has_availability(a))
+    {
         availability(&mut out, a);
     }
     timeline_section(&mut out, input);
@@ -401,7 +459,7 @@ fn summary(out: &mut String, input: &ReportInput<'_>, verdict: Option<Validity>)
         if let Some(q) = r.nemesis.quorum_share {
             kv("quorum up", pct(Some(q)));
         }
-        if let Some(a) = &r.availability {
+        if let Some(a) = r.availability.as_ref().filter(|a| has_availability(a)) {
             let recovered: Vec<f64> = a.recoveries.iter().filter_map(|x| x.seconds).collect();
             let never = a.recoveries.iter().filter(|x| x.seconds.is_none()).count();
             let mut line = format!(
@@ -425,12 +483,11 @@ fn summary(out: &mut String, input: &ReportInput<'_>, verdict: Option<Validity>)
             kv("availability", esc(&line));
         }
         if let Some(p) = &r.promise {
-            if let Ok(v) = serde_json::to_value(p) {
-                kv(
-                    "held to",
-                    format!("<code>{}</code>", esc(&timeline::truncate(&v.to_string(), 300))),
-                );
+            let mut line = format!("{} (the promise of db {})", p.consistency, p.db);
+            for d in p.lines() {
+                let _ = write!(line, "; {d}");
             }
+            kv("checked as", esc(&line));
         }
     }
     out.push_str("</dl>");
@@ -686,6 +743,13 @@ fn gantt(ivs: &[FaultInterval], phases: &[Phase], end: u64) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// True when the availability was computed over some op (a run stored
+/// before it was recorded, or with no completed op, has nothing to show).
+fn has_availability(a: &Availability) -> bool {
+    let n = |s: &Share| s.ok + s.fail + s.info;
+    n(&a.during_faults) + n(&a.outside_faults) > 0 || !a.windows.is_empty()
 }
 
 fn recovery_rows(out: &mut String, title: &str, rs: &[Recovery]) {

@@ -60,6 +60,9 @@
   var LONG = tmax / 200, longs = [];
   for (i = 0; i < n; i++) if (en[i] - st[i] > LONG) longs.push(i);
 
+  // As tall as the rows need (at 18 px each), at most the stylesheet's.
+  var maxH = cv.clientHeight || 560;
+  cv.style.height = Math.max(120, Math.min(maxH, AX + nrows * 18 + 8)) + "px";
   var ctx = cv.getContext("2d");
   var view = { x0: 0, x1: tmax, rowTop: 0, rowH: 0 };
   function fitRows() {
