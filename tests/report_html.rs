@@ -176,7 +176,10 @@ fn a_valid_run_says_valid_and_has_no_anomaly_section() {
     assert!(text.contains("test.yaml (the resolved test)"));
 }
 
-const XSS: [&str; 2] = ["<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>"];
+const XSS: [&str; 2] = [
+    "<script>alert(1)</script>",
+    "\"><img src=x onerror=alert(1)>",
+];
 
 #[test]
 fn every_value_from_the_history_is_escaped() {
@@ -228,10 +231,7 @@ fn references(text: &str) -> Vec<String> {
         let mut rest = text;
         while let Some(i) = rest.find(pat) {
             rest = &rest[i + pat.len()..];
-            let end = rest
-                .find(['"', '\'', ')'])
-                .unwrap_or(rest.len())
-                .min(200);
+            let end = rest.find(['"', '\'', ')']).unwrap_or(rest.len()).min(200);
             out.push(rest[..end].trim().to_string());
         }
     }
@@ -257,7 +257,9 @@ fn the_report_references_nothing_outside_itself() {
     // A network URL appears only as the SVG namespace.
     let urls = text.matches("http://").count() + text.matches("https://").count();
     let namespaces = text.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
-        + text.matches("xmlns:xlink=\"http://www.w3.org/1999/xlink\"").count();
+        + text
+            .matches("xmlns:xlink=\"http://www.w3.org/1999/xlink\"")
+            .count();
     assert_eq!(urls, namespaces, "a URL that is not an SVG namespace");
 }
 
@@ -274,7 +276,15 @@ fn check_report_writes_the_report_of_an_imported_history() {
     let bad = corpus_file("bad/rethink-fail-smaller.edn");
     let run = Command::cargo_bin("faultline")
         .unwrap()
-        .args(["check", "--model", "cas-register", "--init", "0", "--nil-read", "any"])
+        .args([
+            "check",
+            "--model",
+            "cas-register",
+            "--init",
+            "0",
+            "--nil-read",
+            "any",
+        ])
         .arg(&bad)
         .arg("--report")
         .arg(&out)
@@ -292,7 +302,15 @@ fn check_report_writes_the_report_of_an_imported_history() {
     let good = corpus_file("good/cas-register-bug.edn");
     let run = Command::cargo_bin("faultline")
         .unwrap()
-        .args(["check", "--model", "cas-register", "--init", "0", "--nil-read", "any"])
+        .args([
+            "check",
+            "--model",
+            "cas-register",
+            "--init",
+            "0",
+            "--nil-read",
+            "any",
+        ])
         .arg(&bad)
         .arg(&good)
         .arg("--report")
@@ -321,7 +339,15 @@ fn check_report_into_an_unwritable_place_is_bad_input_naming_it() {
     std::fs::write(&file, "").unwrap();
     let run = Command::cargo_bin("faultline")
         .unwrap()
-        .args(["check", "--model", "cas-register", "--init", "0", "--nil-read", "any"])
+        .args([
+            "check",
+            "--model",
+            "cas-register",
+            "--init",
+            "0",
+            "--nil-read",
+            "any",
+        ])
         .arg(corpus_file("bad/rethink-fail-smaller.edn"))
         .arg("--report")
         .arg(file.join("under-a-file"))

@@ -162,7 +162,9 @@ pub fn run(args: Args) -> CmdResult {
     for path in &files {
         let report = args.report.as_ref().map(|d| match files.len() {
             1 => d.clone(),
-            _ => d.join(crate::store::safe_name(&path.display().to_string().replace('/', "_"))),
+            _ => d.join(crate::store::safe_name(
+                &path.display().to_string().replace('/', "_"),
+            )),
         });
         match check_file(path, &args, &opts, report) {
             FileOutcome::Checked(report, warnings) => {

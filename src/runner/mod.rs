@@ -9,7 +9,9 @@
 //! the node logs, tear down ([`lifecycle`]), check
 //! ([`crate::report::verdict`]) and store everything under
 //! `results/<test>/<start-time>/` ([`crate::store`]), streaming the history
-//! as it goes ([`recorder`]). A run cut short by a signal is `unknown`
+//! as it goes ([`recorder`]); `report.html` and the plots' PNGs are written
+//! last ([`crate::report::html`]), and a report that cannot be written is
+//! a warning, never a failed run. A run cut short by a signal is `unknown`
 //! unless its partial history is already `invalid`.
 //!
 //! The library prints no report: `run` returns a [`RunOutcome`] and the
@@ -33,8 +35,8 @@ pub mod signals;
 pub mod worker;
 
 use crate::checker::Validity;
-use crate::report::progress::{Mode, Terminal};
 use crate::report::html;
+use crate::report::progress::{Mode, Terminal};
 use crate::report::results::Results;
 use crate::report::stored::StoredRun;
 use crate::report::verdict::{self, Judge};

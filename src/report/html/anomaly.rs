@@ -242,7 +242,11 @@ fn key(out: &mut String, k: &KeyReport, report: &LinearizableReport) {
         let _ = write!(out, "<li>{}</li>", esc(&truncate(s, 400)));
     }
     out.push_str("</ul>");
-    more(out, f.possible_states.len(), f.possible_states.len().min(LIST));
+    more(
+        out,
+        f.possible_states.len(),
+        f.possible_states.len().min(LIST),
+    );
     let _ = write!(out, "<div class=\"explain\">{}</div>", esc(&f.explanation));
 }
 
@@ -611,7 +615,11 @@ fn list_rows(
     for item in items.iter().take(LIST) {
         out.push_str("<tr>");
         for cell in row(item) {
-            let _ = write!(out, "<td class=\"mono\">{}</td>", esc(&truncate(&cell, 400)));
+            let _ = write!(
+                out,
+                "<td class=\"mono\">{}</td>",
+                esc(&truncate(&cell, 400))
+            );
         }
         out.push_str("</tr>");
     }
@@ -630,7 +638,10 @@ fn concurrent<'a>(pairs: &Pairs<'a>, index: u64, f: &str, max: usize) -> Vec<Str
         .pairs
         .iter()
         .filter(|(i, c)| {
-            i.f == f && i.index < end && c.is_none_or(|c| c.index > inv.index) && i.index != inv.index
+            i.f == f
+                && i.index < end
+                && c.is_none_or(|c| c.index > inv.index)
+                && i.index != inv.index
         })
         .take(max)
         .map(|(i, c)| pair_text(i, *c))
@@ -708,7 +719,9 @@ fn counter(out: &mut String, d: &Value, pairs: &Pairs<'_>) {
     let Some(vs) = d["violations"].as_array() else {
         return;
     };
-    let total = d["violation_count"].as_u64().map_or(vs.len(), |n| n as usize);
+    let total = d["violation_count"]
+        .as_u64()
+        .map_or(vs.len(), |n| n as usize);
     let _ = write!(
         out,
         "<p>A read must lie between the sum of the increments acknowledged before it began \
@@ -740,4 +753,3 @@ fn counter(out: &mut String, d: &Value, pairs: &Pairs<'_>) {
     out.push_str("</table>");
     more(out, total, vs.len().min(LIST));
 }
-

@@ -62,7 +62,10 @@ mod tests {
     fn script_json_cannot_close_its_element_and_stays_the_same_json() {
         let v = json!({"v": "</script><script>alert(1)</script>", "w": "a&b\u{2028}"});
         let s = script_json(&v);
-        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'), "{s}");
+        assert!(
+            !s.contains('<') && !s.contains('>') && !s.contains('&'),
+            "{s}"
+        );
         let back: Value = serde_json::from_str(&s).unwrap();
         assert_eq!(back, v);
     }

@@ -77,12 +77,8 @@ pub struct ReportInput<'a> {
 impl<'a> ReportInput<'a> {
     /// The report of a stored run.
     pub fn of_run(run: &'a StoredRun) -> ReportInput<'a> {
-        let mut input = ReportInput::of_parts(
-            &run.dir.path,
-            &run.spec,
-            &run.history,
-            run.results.as_ref(),
-        );
+        let mut input =
+            ReportInput::of_parts(&run.dir.path, &run.spec, &run.history, run.results.as_ref());
         input.warnings = run.history_warnings.clone();
         input
     }
@@ -401,7 +397,9 @@ fn summary(out: &mut String, input: &ReportInput<'_>, verdict: Option<Validity>)
         );
     }
     let duration = match input.phases.iter().map(|p| p.end).max() {
-        Some(end) => Some(end.saturating_sub(input.phases.iter().map(|p| p.start).min().unwrap_or(0))),
+        Some(end) => {
+            Some(end.saturating_sub(input.phases.iter().map(|p| p.start).min().unwrap_or(0)))
+        }
         None => match (input.history.ops.first(), input.history.ops.last()) {
             (Some(a), Some(b)) if b.time > a.time => Some(b.time - a.time),
             _ => None,
@@ -637,9 +635,12 @@ fn gantt(ivs: &[FaultInterval], phases: &[Phase], end: u64) -> String {
             fs.push(&iv.f);
         }
     }
-    let lo = phases.iter().map(|p| p.start).min().unwrap_or(0).min(
-        ivs.iter().map(|i| i.start).min().unwrap_or(0),
-    );
+    let lo = phases
+        .iter()
+        .map(|p| p.start)
+        .min()
+        .unwrap_or(0)
+        .min(ivs.iter().map(|i| i.start).min().unwrap_or(0));
     let hi = end
         .max(ivs.iter().filter_map(|i| i.end).max().unwrap_or(0))
         .max(lo + 1);

@@ -18,7 +18,7 @@
   var COLORS = ["#2e7d32", "#c62828", "#ef6c00", "#9e9e9e"];
   var GUT = 64, AX = 24;
 
-  // Decode: row, zigzag start delta, duration, kind | f << 2, index delta, node.
+  // Decode: row, zigzag start delta, duration, kind | f << 2, zigzag index delta, node.
   var bin = atob(dataEl.textContent.replace(/\s+/g, ""));
   var row = new Int32Array(n), st = new Float64Array(n), en = new Float64Array(n);
   var kind = new Uint8Array(n), fid = new Uint32Array(n), idx = new Float64Array(n);
@@ -39,7 +39,8 @@
     kf = rd();
     kind[i] = kf % 4;
     fid[i] = Math.floor(kf / 4);
-    ix += rd();
+    z = rd();
+    ix += (z % 2 === 1) ? -(z + 1) / 2 : z / 2;
     idx[i] = ix;
     node[i] = rd();
   }
@@ -307,5 +308,7 @@
   button("tl-taller", function () { view.rowH = Math.min(40, view.rowH * 1.5); });
   button("tl-shorter", function () { view.rowH = Math.max(2, view.rowH / 1.5); });
   button("tl-reset", function () { fitRows(); view.x0 = -tmax * 0.01; view.x1 = tmax * 1.01; view.rowTop = 0; pinned = false; if (tip) tip.style.display = "none"; });
+  // The decoded columns, for a debugger (and for checking the encoding).
+  cv.faultlineOps = { row: row, start: st, end: en, kind: kind, f: fid, index: idx, node: node };
   draw();
 })();

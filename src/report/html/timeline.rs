@@ -8,7 +8,7 @@
 //!    units);
 //! 3. the duration (to the end of the history for an op never completed);
 //! 4. `kind | f_id << 2` (kind 0 ok, 1 fail, 2 info, 3 pending);
-//! 5. the invoke's history index, as a delta from the previous op's;
+//! 5. the invoke's history index, as a zigzag delta from the previous op's;
 //! 6. the node (0: none, `k`: `nodes[k - 1]`).
 //!
 //! The axis is µs since the first op (or, when the history has no times at
@@ -111,7 +111,10 @@ pub fn embed(
     }
     let timed = history.ops.iter().any(|o| o.time != 0);
     let (t0, scale) = if timed {
-        (pairs.iter().map(|(i, _)| i.time).min().unwrap_or(0), 1000u64)
+        (
+            pairs.iter().map(|(i, _)| i.time).min().unwrap_or(0),
+            1000u64,
+        )
     } else {
         (0, 1)
     };
@@ -185,7 +188,7 @@ pub fn embed(
         varint(&mut bytes, zigzag(start as i64 - prev_start));
         varint(&mut bytes, end - start);
         varint(&mut bytes, kind | (f << 2));
-        varint(&mut bytes, inv.index.wrapping_sub(prev_index));
+        varint(&mut bytes, zigzag(inv.index as i64 - prev_index as i64));
         varint(&mut bytes, node);
         prev_start = start as i64;
         prev_index = inv.index;
