@@ -35,7 +35,6 @@ fn generate(n: usize, seed: u64) -> History {
     let mut ops: Vec<Op> = Vec::with_capacity(n + 200);
     // Per worker: its process, and the op in flight (completion time, op).
     let mut process: Vec<u64> = (0..workers).collect();
-    let mut next_process = workers;
     let mut in_flight: Vec<Option<(u64, Op)>> = vec![None; workers as usize];
     let mut t: u64 = 0;
     let mut value = 0u64;
@@ -89,8 +88,8 @@ fn generate(n: usize, seed: u64) -> History {
                 c.time = t;
                 if kind == OpType::Info {
                     c.error = Some(json!("timeout: no answer from n1 within 1 s"));
-                    process[w] = next_process;
-                    next_process += 1;
+                    // Jepsen's convention, as the runner's: process + workers.
+                    process[w] += workers;
                 }
                 ops.push(c);
             }
@@ -214,6 +213,7 @@ fn main() {
     let mut spec = TestSpec::memory("register", 5, 200, 1000.0, tmp.path());
     spec.name = "bench-register-partition".into();
     spec.nemesis.name = "partition".into();
+    spec.nemesis.config.faults = vec!["partition".into()];
     let t = Instant::now();
     let history = generate(n, 42);
     let results = results(&history, &spec);

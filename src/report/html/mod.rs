@@ -824,18 +824,30 @@ fn availability(out: &mut String, a: &Availability) {
 fn timeline_section(out: &mut String, input: &ReportInput<'_>) {
     out.push_str("<h2 id=\"timeline\">Timeline</h2>");
     let mut data = String::new();
-    let (n, kept) = timeline::embed(&mut data, input.history, &input.intervals, &input.phases);
+    let threads = input.spec.map(|s| s.concurrency);
+    let (n, kept) = timeline::embed(
+        &mut data,
+        input.history,
+        &input.intervals,
+        &input.phases,
+        threads,
+    );
     if n == 0 {
         out.push_str("<p class=\"note\">No client op.</p>");
         return;
     }
     let _ = write!(
         out,
-        "<p class=\"note\">Every client op as a bar from its invoke to its completion, one row per process \
+        "<p class=\"note\">Every client op as a bar from its invoke to its completion, one row per {} \
          (<span style=\"color:#2e7d32\">■ ok</span> <span style=\"color:#c62828\">■ fail</span> \
          <span style=\"color:#ef6c00\">■ info</span> <span style=\"color:#9e9e9e\">■ never completed</span>; \
          fault intervals shaded red). Wheel: zoom; drag: pan; shift+wheel: scroll processes; alt+wheel: row height; \
          hover or click an op for its details.{}</p>",
+        if threads.is_some() {
+            "worker (a worker whose op ends info goes on as a new process: process + workers)"
+        } else {
+            "process"
+        },
         if kept < n {
             format!(
                 " Values are kept (at most {} characters each) for the first {kept} of {n} ops, to bound the file's size.",

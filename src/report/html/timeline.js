@@ -1,7 +1,7 @@
 // The per-process op timeline of report.html: one row per process, one bar
 // per op from its invoke to its completion, drawn on a canvas from the
 // compact data the page embeds (see timeline.rs): a JSON header (#tl-meta)
-// and a base64 stream of varints (#tl-data), six per op. Only the ops in
+// and a base64 stream of varints (#tl-data), seven per op. Only the ops in
 // view are drawn, and bars that would cover pixels already painted in the
 // same colour are skipped, so a million ops stay usable.
 (function () {
@@ -18,11 +18,12 @@
   var COLORS = ["#2e7d32", "#c62828", "#ef6c00", "#9e9e9e"];
   var GUT = 64, AX = 24;
 
-  // Decode: row, zigzag start delta, duration, kind | f << 2, zigzag index delta, node.
+  // Decode: row, zigzag start delta, duration, kind | f << 2, zigzag index
+  // delta, node, generation (process = row + generation * threads).
   var bin = atob(dataEl.textContent.replace(/\s+/g, ""));
   var row = new Int32Array(n), st = new Float64Array(n), en = new Float64Array(n);
   var kind = new Uint8Array(n), fid = new Uint32Array(n), idx = new Float64Array(n);
-  var node = new Uint32Array(n);
+  var node = new Uint32Array(n), gen = new Float64Array(n);
   var p = 0;
   function rd() {
     var v = 0, m = 1, b;
@@ -43,6 +44,7 @@
     ix += (z % 2 === 1) ? -(z + 1) / 2 : z / 2;
     idx[i] = ix;
     node[i] = rd();
+    gen[i] = rd();
   }
   bin = null;
   var nrows = meta.rows.length;
@@ -190,9 +192,9 @@
       ctx.fillText(fmtX(x), a + 2, 9);
     }
     if (status) {
-      status.textContent = n.toLocaleString() + " ops, " + nrows.toLocaleString() + " processes; " +
+      status.textContent = n.toLocaleString() + " ops, " + nrows.toLocaleString() + (meta.threads ? " workers; " : " processes; ") +
         shown.toLocaleString() + " bars drawn; view " + fmtX(view.x0) + " – " + fmtX(view.x1) +
-        ", processes " + (nrows ? meta.rows[r0] + "–" + meta.rows[Math.max(r0, r1 - 1)] : "none");
+        (meta.threads ? ", workers " : ", processes ") + (nrows ? meta.rows[r0] + "–" + meta.rows[Math.max(r0, r1 - 1)] : "none");
     }
   }
 
@@ -266,9 +268,14 @@
     return best;
   }
 
+  function processOf(i) {
+    return meta.threads ? String(Number(meta.rows[row[i]]) + gen[i] * meta.threads) : meta.rows[row[i]];
+  }
+
   function describe(i) {
     var lines = [];
-    lines.push("op " + idx[i] + " · process " + meta.rows[row[i]] + " · " + meta.fs[fid[i]] + " · " + KINDS[kind[i]]);
+    lines.push("op " + idx[i] + " · process " + processOf(i) + (meta.threads ? " (worker " + meta.rows[row[i]] + ")" : "") +
+      " · " + meta.fs[fid[i]] + " · " + KINDS[kind[i]]);
     if (i < meta.vals.length) lines.push("value: " + (meta.vals[i] === "" ? "null" : meta.vals[i]));
     else lines.push("value: not stored (values are kept for the first " + meta.vals.length.toLocaleString() + " ops)");
     var err = meta.errs[String(i)];
@@ -309,6 +316,6 @@
   button("tl-shorter", function () { view.rowH = Math.max(2, view.rowH / 1.5); });
   button("tl-reset", function () { fitRows(); view.x0 = -tmax * 0.01; view.x1 = tmax * 1.01; view.rowTop = 0; pinned = false; if (tip) tip.style.display = "none"; });
   // The decoded columns, for a debugger (and for checking the encoding).
-  cv.faultlineOps = { row: row, start: st, end: en, kind: kind, f: fid, index: idx, node: node };
+  cv.faultlineOps = { row: row, start: st, end: en, kind: kind, f: fid, index: idx, node: node, generation: gen };
   draw();
 })();

@@ -1,15 +1,19 @@
 //! The compact data of the per-process op timeline: a JSON header (process
 //! rows, `f` names, node names, fault bands, phases, truncated values and
-//! errors) and a base64 stream of LEB128 varints, six per client op in
+//! errors) and a base64 stream of LEB128 varints, seven per client op in
 //! invoke-time order:
 //!
-//! 1. the process's row;
+//! 1. the row: the worker (`process mod threads`, Jepsen's convention: a
+//!    worker whose op ends `info` goes on as `process + threads`) when the
+//!    number of worker threads is known, else the process;
 //! 2. the start, as a zigzag delta from the previous op's start (in axis
 //!    units);
 //! 3. the duration (to the end of the history for an op never completed);
 //! 4. `kind | f_id << 2` (kind 0 ok, 1 fail, 2 info, 3 pending);
 //! 5. the invoke's history index, as a zigzag delta from the previous op's;
-//! 6. the node (0: none, `k`: `nodes[k - 1]`).
+//! 6. the node (0: none, `k`: `nodes[k - 1]`);
+//! 7. the generation: the process is `row + generation * threads` (0 when
+//!    rows are processes).
 //!
 //! The axis is µs since the first op (or, when the history has no times at
 //! all, e.g. a Porcupine log, the op index). About 7 bytes per op before
@@ -90,13 +94,17 @@ pub fn base64_into(out: &mut String, bytes: &[u8]) {
 
 /// The two `<script>` elements the timeline script reads: `#tl-meta`
 /// (JSON, `<` escaped) and `#tl-data` (base64), appended to `out`.
-/// Returns the number of client ops drawn and how many keep their value.
+/// `threads`: the number of worker threads, when known (rows are then
+/// workers). Returns the number of client ops drawn and how many keep
+/// their value.
 pub fn embed(
     out: &mut String,
     history: &History,
     intervals: &[FaultInterval],
     phases: &[Phase],
+    threads: Option<usize>,
 ) -> (usize, usize) {
+    let threads = threads.filter(|t| *t > 0).map(|t| t as u64);
     // Client ops paired invoke → completion, tolerating a malformed
     // history (a completion without invoke is skipped).
     let mut open: HashMap<crate::history::Process, usize> = HashMap::new();
@@ -139,7 +147,23 @@ pub fn embed(
             }
         }));
 
+    // Rows: workers when the thread count is known (every client process
+    // a number), else processes.
+    let numbers: Option<Vec<u64>> = pairs
+        .iter()
+        .map(|(i, _)| match i.process {
+            crate::history::Process::Client(n) => Some(n),
+            crate::history::Process::Nemesis => None,
+        })
+        .collect();
+    let by_worker = threads.filter(|_| numbers.is_some());
     let mut procs: Vec<crate::history::Process> = pairs.iter().map(|(i, _)| i.process).collect();
+    if let (Some(t), Some(ns)) = (by_worker, &numbers) {
+        procs = ns
+            .iter()
+            .map(|n| crate::history::Process::Client(n % t))
+            .collect();
+    }
     procs.sort();
     procs.dedup();
     let row_of: HashMap<crate::history::Process, u64> = procs
@@ -147,6 +171,14 @@ pub fn embed(
         .enumerate()
         .map(|(r, p)| (*p, r as u64))
         .collect();
+    let place = |p: crate::history::Process| -> (u64, u64) {
+        match (by_worker, p) {
+            (Some(t), crate::history::Process::Client(n)) => {
+                (row_of[&crate::history::Process::Client(n % t)], n / t)
+            }
+            _ => (row_of[&p], 0),
+        }
+    };
     let mut fs: Vec<String> = Vec::new();
     let mut f_of: HashMap<&str, u64> = HashMap::new();
     let mut nodes: Vec<String> = Vec::new();
@@ -184,12 +216,14 @@ pub fn embed(
             }
             None => 0,
         };
-        varint(&mut bytes, row_of[&inv.process]);
+        let (row, generation) = place(inv.process);
+        varint(&mut bytes, row);
         varint(&mut bytes, zigzag(start as i64 - prev_start));
         varint(&mut bytes, end - start);
         varint(&mut bytes, kind | (f << 2));
         varint(&mut bytes, zigzag(inv.index as i64 - prev_index as i64));
         varint(&mut bytes, node);
+        varint(&mut bytes, generation);
         prev_start = start as i64;
         prev_index = inv.index;
 
@@ -248,6 +282,7 @@ pub fn embed(
         "t0": t0,
         "tmax": tmax,
         "rows": procs.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "threads": by_worker,
         "fs": fs,
         "nodes": nodes,
         "vals": vals,
