@@ -150,8 +150,8 @@ fn a_lost_set_element_names_its_add_and_the_read_that_missed_it() {
     assert!(text.contains("Lost: 1 acknowledged element(s) vanished"));
     // The add, the last read that saw it and the read that missed it.
     assert!(text.contains("op 0 by process 0: add 41"), "add not named");
-    assert!(text.contains("op 2 by process 1: read → [41] ok"));
-    assert!(text.contains("op 4 by process 1: read → [] ok"));
+    assert!(text.contains("op 2 by process 1: read of 1 element ok"));
+    assert!(text.contains("op 4 by process 1: read of 0 elements ok"));
 }
 
 #[test]

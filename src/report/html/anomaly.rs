@@ -90,6 +90,34 @@ fn pair_text(inv: &Op, comp: Option<&Op>) -> String {
     s
 }
 
+/// A set read in words, its value summarized: `op 86 by process 2: read
+/// of 40 elements ok, t=0.951–0.952 s, node n3`.
+fn read_text(inv: &Op, c: &Op) -> String {
+    let n = c.value.as_array().map_or(0, Vec::len);
+    let mut s = format!(
+        "op {} by process {}: read of {n} element{} {}",
+        inv.index,
+        inv.process,
+        if n == 1 { "" } else { "s" },
+        c.kind
+    );
+    if inv.time != 0 || c.time != 0 {
+        let _ = write!(s, ", t={}–{}", secs(inv.time), secs(c.time));
+    }
+    if let Some(n) = c.node.as_ref().or(inv.node.as_ref()) {
+        let _ = write!(s, ", node {n}");
+    }
+    s
+}
+
+/// [`read_text`] for a completed set read of a list, else [`pair_text`].
+fn read_or_pair(inv: &Op, comp: Option<&Op>) -> String {
+    match comp {
+        Some(c) if c.value.is_array() => read_text(inv, c),
+        _ => pair_text(inv, comp),
+    }
+}
+
 fn more(out: &mut String, total: usize, shown: usize) {
     if total > shown {
         let _ = write!(out, "<p class=\"note\">… and {} more.</p>", total - shown);
@@ -443,10 +471,8 @@ fn set(out: &mut String, d: &Value, pairs: &Pairs<'_>) {
                 "<tr><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td></tr>",
                 esc(&truncate(&value_text(v), SHOW)),
                 esc(&ops.add.map_or("no add in the history".into(), |(i, c)| pair_text(i, c))),
-                esc(&ops.last_seen.map_or("none".into(), |(i, c)| pair_text(i, Some(c)))),
-                esc(&ops
-                    .first_missing
-                    .map_or("—".into(), |(i, c)| pair_text(i, Some(c)))),
+                esc(&ops.last_seen.map_or("none".into(), |(i, c)| read_text(i, c))),
+                esc(&ops.first_missing.map_or("—".into(), |(i, c)| read_text(i, c))),
             );
         }
         out.push_str("</table>");
@@ -464,7 +490,7 @@ fn set(out: &mut String, d: &Value, pairs: &Pairs<'_>) {
                 value_text(&v["element"]),
                 value_text(&v["why"]),
                 read.and_then(|i| pairs.of(i))
-                    .map_or("—".into(), |(i, c)| pair_text(i, c)),
+                    .map_or("—".into(), |(i, c)| read_or_pair(i, c)),
             ]
         },
     );
@@ -481,7 +507,7 @@ fn set(out: &mut String, d: &Value, pairs: &Pairs<'_>) {
                 v["read"]
                     .as_u64()
                     .and_then(|i| pairs.of(i))
-                    .map_or("—".into(), |(i, c)| pair_text(i, c)),
+                    .map_or("—".into(), |(i, c)| read_or_pair(i, c)),
             ]
         },
     );
