@@ -72,6 +72,9 @@ pub struct ReportInput<'a> {
     pub phases: Vec<Phase>,
     /// Warnings to show (reading the history, writing the report...).
     pub warnings: Vec<String>,
+    /// The plots' PNG files, by plot name (set by [`write_to`]): a plot
+    /// whose SVG exceeds [`PLOT_SVG_BUDGET`] is inlined as its PNG instead.
+    pub pngs: Vec<PathBuf>,
 }
 
 impl<'a> ReportInput<'a> {
@@ -108,6 +111,7 @@ impl<'a> ReportInput<'a> {
             intervals,
             phases,
             warnings: Vec::new(),
+            pngs: Vec::new(),
         }
     }
 
@@ -148,6 +152,7 @@ impl<'a> ReportInput<'a> {
             intervals: intervals::pair(history, &stops).0,
             phases: Vec::new(),
             warnings,
+            pngs: Vec::new(),
         }
     }
 
@@ -262,7 +267,10 @@ pub fn write_to(input: &ReportInput<'_>, dir: &Path) -> Result<Written, HtmlErro
             Vec::new()
         }
     };
-    let html = render(input);
+    let html = render(&ReportInput {
+        pngs: pngs.clone(),
+        ..input.clone()
+    });
     let path = dir.join(REPORT_FILE);
     let tmp = dir.join(format!(".{REPORT_FILE}.tmp"));
     std::fs::write(&tmp, html).map_err(|source| HtmlError::Io {
@@ -546,14 +554,19 @@ fn plots(out: &mut String, input: &ReportInput<'_>) {
         Ok(ps) if ps.is_empty() => out.push_str("<p class=\"note\">No plots were drawn.</p>"),
         Ok(ps) => {
             for p in ps {
-                // The SVG is plotters' output: it escapes the text it draws.
                 let _ = write!(
                     out,
-                    "<h3>{}</h3><div class=\"plot\" id=\"plot-{}\">{}</div>",
+                    "<h3>{}</h3><div class=\"plot\" id=\"plot-{}\">",
                     esc(&p.title),
-                    esc(p.name),
-                    strip_xml_prolog(&p.svg)
+                    esc(p.name)
                 );
+                if p.svg.len() <= PLOT_SVG_BUDGET {
+                    // plotters' output: it escapes the text it draws.
+                    out.push_str(strip_xml_prolog(&p.svg));
+                } else {
+                    inline_png(out, &p, &input.pngs);
+                }
+                out.push_str("</div>");
             }
         }
         Err(e) => {
@@ -561,6 +574,36 @@ fn plots(out: &mut String, input: &ReportInput<'_>) {
                 out,
                 "<p class=\"warn\">The plots could not be drawn: {}</p>",
                 esc(&e.to_string())
+            );
+        }
+    }
+}
+
+/// Above this many bytes a plot's SVG (one element per point: a raw
+/// latency plot of a million ops) is not inlined; its PNG is, as a
+/// `data:` URI, so the file stays small and self-contained.
+pub const PLOT_SVG_BUDGET: usize = 3_000_000;
+
+/// The PNG of plot `p` (`<name>.png` among `pngs`) as an inline image, or
+/// a note when there is none.
+fn inline_png(out: &mut String, p: &plot::Plot, pngs: &[PathBuf]) {
+    let file = pngs
+        .iter()
+        .find(|f| f.file_stem().is_some_and(|s| s == p.name));
+    match file.map(std::fs::read) {
+        Some(Ok(bytes)) => {
+            out.push_str("<img alt=\"");
+            esc_into(out, &p.title);
+            out.push_str("\" style=\"max-width:100%\" src=\"data:image/png;base64,");
+            timeline::base64_into(out, &bytes);
+            out.push_str("\">");
+        }
+        _ => {
+            let _ = write!(
+                out,
+                "<p class=\"note\">This plot's SVG ({:.1} MB) is too large to inline; see {}.png beside this file.</p>",
+                p.svg.len() as f64 / 1e6,
+                esc(p.name)
             );
         }
     }
@@ -871,4 +914,42 @@ fn timeline_section(out: &mut String, input: &ReportInput<'_>) {
     out.push_str("<script>");
     out.push_str(SCRIPT);
     out.push_str("</script>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plot_too_large_to_inline_is_embedded_as_its_png_or_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let png = tmp.path().join("latency-raw.png");
+        std::fs::write(&png, [0x89, b'P', b'N', b'G']).unwrap();
+        let p = plot::Plot {
+            name: "latency-raw",
+            title: "<b>raw</b>".into(),
+            svg: "x".repeat(PLOT_SVG_BUDGET + 1),
+        };
+        let mut out = String::new();
+        inline_png(&mut out, &p, std::slice::from_ref(&png));
+        assert_eq!(
+            out,
+            "<img alt=\"&lt;b&gt;raw&lt;/b&gt;\" style=\"max-width:100%\" src=\"data:image/png;base64,iVBORw==\">"
+        );
+        let mut out = String::new();
+        inline_png(&mut out, &p, &[]);
+        assert!(
+            out.contains("too large to inline; see latency-raw.png"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_xml_prolog_is_dropped_before_inlining() {
+        assert_eq!(
+            strip_xml_prolog("<?xml version=\"1.0\"?>\n<svg/>"),
+            "<svg/>"
+        );
+        assert_eq!(strip_xml_prolog("<svg/>"), "<svg/>");
+    }
 }
