@@ -113,7 +113,10 @@ fn a_linearizability_anomaly_is_explained_with_bars_states_and_its_minimal_anoma
     // The minimal anomaly, first, whenever the shrinker filled it in (it
     // does once the reports issue's shrinking is merged).
     if let Some(m) = &key.minimal {
-        let head = format!("These {} ops cannot be linearized", m.ops.len());
+        let head = match m.ops.len() {
+            1 => "This op cannot be linearized".to_string(),
+            n => format!("These {n} ops cannot be linearized"),
+        };
         let at = text.find(&head).expect("minimal anomaly shown");
         assert!(
             at < text.find("<svg class=\"bars\"").unwrap()

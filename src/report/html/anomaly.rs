@@ -199,10 +199,13 @@ fn key(out: &mut String, k: &KeyReport, report: &LinearizableReport) {
     if let Some(m) = &k.minimal {
         let _ = write!(
             out,
-            "<div class=\"minimal\" id=\"minimal-{}\"><b class=\"big\">These {} ops cannot be linearized</b> \
+            "<div class=\"minimal\" id=\"minimal-{}\"><b class=\"big\">{}</b> \
              <span class=\"note\">(shrunk from {} ops in {:.0} ms{})</span><p>{}</p><ol class=\"mono\">",
             esc(&name.replace(' ', "-")),
-            m.ops.len(),
+            match m.ops.len() {
+                1 => "This op cannot be linearized".to_string(),
+                n => format!("These {n} ops cannot be linearized"),
+            },
             m.from_ops,
             m.elapsed_ms,
             if m.one_minimal {

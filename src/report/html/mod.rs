@@ -468,11 +468,18 @@ fn summary(out: &mut String, input: &ReportInput<'_>, verdict: Option<Validity>)
         if let Some(a) = r.availability.as_ref().filter(|a| has_availability(a)) {
             let recovered: Vec<f64> = a.recoveries.iter().filter_map(|x| x.seconds).collect();
             let never = a.recoveries.iter().filter(|x| x.seconds.is_none()).count();
-            let mut line = format!(
-                "ok share during faults {}, outside faults {}",
-                pct(a.during_faults.share),
-                pct(a.outside_faults.share)
-            );
+            let mut line = if ops_in(&a.during_faults) == 0 {
+                format!(
+                    "ok share {} (no op completed during a fault)",
+                    pct(a.outside_faults.share)
+                )
+            } else {
+                format!(
+                    "ok share during faults {}, outside faults {}",
+                    pct(a.during_faults.share),
+                    pct(a.outside_faults.share)
+                )
+            };
             if !a.recoveries.is_empty() {
                 let max = recovered.iter().copied().fold(0.0, f64::max);
                 let _ = write!(
@@ -554,11 +561,12 @@ fn plots(out: &mut String, input: &ReportInput<'_>) {
         Ok(ps) if ps.is_empty() => out.push_str("<p class=\"note\">No plots were drawn.</p>"),
         Ok(ps) => {
             for p in ps {
+                // The plot draws its own title.
                 let _ = write!(
                     out,
-                    "<h3>{}</h3><div class=\"plot\" id=\"plot-{}\">",
-                    esc(&p.title),
-                    esc(p.name)
+                    "<div class=\"plot\" id=\"plot-{}\" title=\"{}\">",
+                    esc(p.name),
+                    esc(&p.title)
                 );
                 if p.svg.len() <= PLOT_SVG_BUDGET {
                     // plotters' output: it escapes the text it draws.
@@ -700,15 +708,25 @@ fn gantt(ivs: &[FaultInterval], phases: &[Phase], end: u64) -> String {
         let (a, b) = (x(p.start), x(p.end.max(p.start)));
         let _ = write!(
             s,
-            "<rect x=\"{a:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"/>\
-             <text x=\"{:.1}\" y=\"12\" fill=\"#57606a\">{}</text>",
+            "<g><title>{} phase: {:.3}–{:.3} s</title><rect x=\"{a:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"/>",
+            esc(&p.name),
+            s_of(p.start),
+            s_of(p.end),
             top - 4.0,
             (b - a).max(0.5),
             row_h * fs.len() as f64 + 8.0,
             if i % 2 == 0 { "#f6f8fa" } else { "#eaeef2" },
-            a + 3.0,
-            esc(&p.name)
         );
+        // A phase too narrow for its name keeps it in the tooltip only.
+        if b - a >= 6.5 * p.name.chars().count() as f64 + 6.0 {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"12\" fill=\"#57606a\">{}</text>",
+                a + 3.0,
+                esc(&p.name)
+            );
+        }
+        s.push_str("</g>");
     }
     for (r, f) in fs.iter().enumerate() {
         let y = top + r as f64 * row_h;
@@ -792,8 +810,12 @@ fn gantt(ivs: &[FaultInterval], phases: &[Phase], end: u64) -> String {
 /// True when the availability was computed over some op (a run stored
 /// before it was recorded, or with no completed op, has nothing to show).
 fn has_availability(a: &Availability) -> bool {
-    let n = |s: &Share| s.ok + s.fail + s.info;
-    n(&a.during_faults) + n(&a.outside_faults) > 0 || !a.windows.is_empty()
+    ops_in(&a.during_faults) + ops_in(&a.outside_faults) > 0 || !a.windows.is_empty()
+}
+
+/// The ops completed in a span.
+fn ops_in(s: &Share) -> u64 {
+    s.ok + s.fail + s.info
 }
 
 fn recovery_rows(out: &mut String, title: &str, rs: &[Recovery]) {
@@ -825,7 +847,11 @@ fn availability(out: &mut String, a: &Availability) {
         out,
         "<table><tr><th></th><th>ok share</th></tr><tr><td>during faults</td><td>{}</td></tr>\
          <tr><td>outside faults</td><td>{}</td></tr></table>",
-        esc(&share_text(&a.during_faults)),
+        if ops_in(&a.during_faults) == 0 {
+            "no op completed during a fault".to_string()
+        } else {
+            esc(&share_text(&a.during_faults))
+        },
         esc(&share_text(&a.outside_faults))
     );
     if !a.per_fault.is_empty() {
