@@ -55,6 +55,10 @@ pub struct Args {
     /// the file), the anomaly in `<failure>`, unreadable files as `<error>`.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write the HTML anomaly report (`report.html` and the plots)
+    /// into DIR; with several files, into `DIR/<file path, '/' as '_'>/`.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 fn parse_json(s: &str) -> Result<serde_json::Value, String> {
@@ -102,13 +106,23 @@ enum FileOutcome {
     Bad(String),
 }
 
-fn check_file(path: &Path, args: &Args, opts: &LinearizableOptions) -> FileOutcome {
+fn check_file(
+    path: &Path,
+    args: &Args,
+    opts: &LinearizableOptions,
+    report: Option<PathBuf>,
+) -> FileOutcome {
     let loaded = match import::load(path, args.format) {
         Ok(l) => l,
         Err(e) => return FileOutcome::Bad(e.to_string()),
     };
     match Linearizable(opts.clone()).analyze(&loaded.history) {
-        Ok(r) => FileOutcome::Checked(Box::new(r), loaded.warnings),
+        Ok(r) => match report.map(|dir| {
+            crate::report::html::write_imported(path, &loaded.history, &r, &loaded.warnings, &dir)
+        }) {
+            Some(Err(e)) => FileOutcome::Bad(format!("{}: report: {e}", path.display())),
+            _ => FileOutcome::Checked(Box::new(r), loaded.warnings),
+        },
         Err(e) => {
             let line = |index: u64| loaded.lines.get(index as usize).copied();
             FileOutcome::Bad(match &e {
@@ -155,7 +169,13 @@ pub fn run(args: Args) -> CmdResult {
     let mut json_files = Vec::new();
     let mut junit_suites = Vec::new();
     for path in &files {
-        let outcome = check_file(path, &args, &opts);
+        let report = args.report.as_ref().map(|d| match files.len() {
+            1 => d.clone(),
+            _ => d.join(crate::store::safe_name(
+                &path.display().to_string().replace('/', "_"),
+            )),
+        });
+        let outcome = check_file(path, &args, &opts, report);
         if args.junit.is_some() {
             junit_suites.push(junit_suite(path, &outcome));
         }

@@ -9,7 +9,9 @@
 //! the node logs, tear down ([`lifecycle`]), check
 //! ([`crate::report::verdict`]) and store everything under
 //! `results/<test>/<start-time>/` ([`crate::store`]), streaming the history
-//! as it goes ([`recorder`]). A run cut short by a signal is `unknown`
+//! as it goes ([`recorder`]); `report.html` and the plots' PNGs are written
+//! last ([`crate::report::html`]), and a report that cannot be written is
+//! a warning, never a failed run. A run cut short by a signal is `unknown`
 //! unless its partial history is already `invalid`.
 //!
 //! The library prints no report: `run` returns a [`RunOutcome`] and the
@@ -33,6 +35,7 @@ pub mod signals;
 pub mod worker;
 
 use crate::checker::Validity;
+use crate::report::html;
 use crate::report::progress::{Mode, Terminal};
 use crate::report::results::Results;
 use crate::report::stored::StoredRun;
@@ -173,17 +176,39 @@ pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     };
     log.info(format!("checking {} ops", finished.history.len()));
     let checked = judge.check(&finished.history);
-    let results = verdict::results(spec, &finished.history, checked, finished.facts);
+    let mut results = verdict::results(spec, &finished.history, checked, finished.facts);
     results
         .store(&dir)
         .map_err(|e| RunError::Internal(format!("results.json: {e}")))?;
     let _ = dir.link_latest();
+    for w in write_report(&dir, spec, &finished.history, &mut results) {
+        log.warn(w);
+    }
     log.debug(format!("verdict {}", results.valid));
     Ok(RunOutcome {
         verdict: results.valid,
         dir: dir.path,
         results,
     })
+}
+
+/// Write `report.html` and the plots into the run directory, after
+/// `results.json`. A report that cannot be written never fails the run:
+/// what went wrong is added to the results' warnings (and `results.json`
+/// stored again) and returned, for the log.
+fn write_report(
+    dir: &RunDir,
+    spec: &TestSpec,
+    history: &crate::history::History,
+    results: &mut Results,
+) -> Vec<String> {
+    let input = html::ReportInput::of_parts(&dir.path, spec, history, Some(results));
+    let warnings = html::write_quietly(&input, &dir.path);
+    if !warnings.is_empty() {
+        results.warnings.extend(warnings.iter().cloned());
+        let _ = results.store(dir);
+    }
+    warnings
 }
 
 /// A stored run that cannot be read or checked is the user's to fix.
@@ -219,10 +244,11 @@ pub fn dry_run(spec: &TestSpec) -> Result<Vec<String>, RunError> {
 /// invokes without a completion count as `info`.
 pub fn analyze(dir: &Path) -> Result<RunOutcome, RunError> {
     let run = StoredRun::load(dir).map_err(bad_input)?;
-    let results = verdict::reanalyze(&run).map_err(bad_input)?;
+    let mut results = verdict::reanalyze(&run).map_err(bad_input)?;
     results
         .store(&run.dir)
         .map_err(|e| RunError::Internal(format!("results.json: {e}")))?;
+    write_report(&run.dir, &run.spec, &run.history, &mut results);
     Ok(RunOutcome {
         verdict: results.valid,
         dir: dir.to_path_buf(),
