@@ -210,13 +210,11 @@ impl Workload for Register {
                 };
                 match client.cas(&key, from, to).await {
                     Ok(true) => op.complete(OpType::Ok, op.value.clone()),
-                    Ok(false) => {
-                        super::common::complete_with_error(
-                            op,
-                            OpType::Fail,
-                            super::common::CAS_MISMATCH,
-                        )
-                    }
+                    Ok(false) => super::common::complete_with_error(
+                        op,
+                        OpType::Fail,
+                        super::common::CAS_MISMATCH,
+                    ),
                     Err(e) => complete_error(op, &e),
                 }
             }

@@ -470,12 +470,12 @@ fn summary(out: &mut String, input: &ReportInput<'_>, verdict: Option<Validity>)
             let never = a.recoveries.iter().filter(|x| x.seconds.is_none()).count();
             let mut line = if ops_in(&a.during_faults) == 0 {
                 format!(
-                    "ok share {} (no op completed during a fault)",
+                    "served {} (no op invoked during a fault)",
                     pct(a.outside_faults.share)
                 )
             } else {
                 format!(
-                    "ok share during faults {}, outside faults {}",
+                    "ops served during faults {}, outside faults {}",
                     pct(a.during_faults.share),
                     pct(a.outside_faults.share)
                 )
@@ -743,7 +743,7 @@ fn gantt(ivs: &[FaultInterval], phases: &[Phase], end: u64) -> String {
         let a = x(iv.start);
         let b = x(iv.end.unwrap_or(hi)).max(a + 2.0);
         let color = FAULT_COLORS[r % FAULT_COLORS.len()];
-        let what = timeline::value_text(&iv.value);
+        let what = crate::report::availability::describe(iv);
         let title = format!(
             "{} {} at {:.3} s{}{}",
             iv.f,
@@ -845,7 +845,7 @@ fn availability(out: &mut String, a: &Availability) {
     out.push_str("<h2 id=\"availability\">Availability</h2>");
     let _ = write!(
         out,
-        "<table><tr><th></th><th>ok share</th></tr><tr><td>during faults</td><td>{}</td></tr>\
+        "<table><tr><th></th><th>ops served</th></tr><tr><td>during faults</td><td>{}</td></tr>\
          <tr><td>outside faults</td><td>{}</td></tr></table>",
         if ops_in(&a.during_faults) == 0 {
             "no op completed during a fault".to_string()
@@ -855,7 +855,7 @@ fn availability(out: &mut String, a: &Availability) {
         esc(&share_text(&a.outside_faults))
     );
     if !a.per_fault.is_empty() {
-        out.push_str("<h3>Per fault</h3><table><tr><th>fault</th><th>what</th><th>from</th><th>to</th><th>ok share</th></tr>");
+        out.push_str("<h3>Per fault</h3><table><tr><th>fault</th><th>what</th><th>from</th><th>to</th><th>ops served</th></tr>");
         for f in &a.per_fault {
             let _ = write!(
                 out,
@@ -878,7 +878,7 @@ fn availability(out: &mut String, a: &Availability) {
     if !a.windows.is_empty() {
         let _ = write!(
             out,
-            "<p class=\"note\">{} windows of {:.1} s; the lowest ok share: {}.</p>",
+            "<p class=\"note\">{} windows of {:.1} s; the lowest share served: {}.</p>",
             a.windows.len(),
             a.window_s,
             pct(a
