@@ -248,7 +248,12 @@ fn a_tiny_budget_gives_a_real_anomaly_or_none_never_one_minimal() {
             for k in &r.keys {
                 if let Some(m) = &k.minimal {
                     seen_some += 1;
-                    assert!(!m.one_minimal, "{name}: 1-minimal within {per_key:?}");
+                    // A budget of 1 ns ends before any trial; 50 µs may be
+                    // enough for a small key on a fast build, so only the
+                    // first is asserted (a timing-free claim).
+                    if per_key < Duration::from_micros(1) {
+                        assert!(!m.one_minimal, "{name}: 1-minimal within {per_key:?}");
+                    }
                     assert_ops_of_history(name, h, m);
                     recheck(name, &opts, h, k, m);
                 }
@@ -701,9 +706,12 @@ proptest! {
         let r = check_all_minimal("generated", &opts, &h);
         prop_assert_eq!(r.valid, Validity::Invalid);
         let m = r.keys.iter().find_map(|k| k.minimal.as_ref()).expect("minimal");
-        // The lying op is in it; for a pure read, alone.
-        prop_assert!(m.ops.iter().any(|o| o.complete_index == Some(pos as u64)), "{}", m.explanation);
+        // For a pure read, the lying op alone. A lying transaction that
+        // also writes cannot take effect as recorded, so its writes vanish
+        // and the set may name the ops that needed them instead (a real
+        // but indirect anomaly; see shrink.rs, "as recorded").
         if h.ops[pos].f != "txn" {
+            prop_assert!(m.ops.iter().any(|o| o.complete_index == Some(pos as u64)), "{}", m.explanation);
             prop_assert_eq!(m.ops.len(), 1, "{}", m.explanation);
             prop_assert!(m.one_minimal);
         }

@@ -19,8 +19,8 @@
 //!
 //! Every invalid key also gets a *minimal anomaly* ([`MinimalAnomaly`], in
 //! `KeyReport::minimal`): a handful of its ops that cannot be linearized
-//! whatever the key's other ops did (each could have taken effect at any
-//! moment of its own time window, or not at all), found by shrinking the
+//! whatever the key's other ops did (each could have taken effect, as
+//! recorded, at any moment of its own time window, or not at all), found by shrinking the
 //! key's history within [`ShrinkLimits`] (module `shrink` explains why the
 //! shrinking is sound). It comes first in the summary and explanations.
 

@@ -213,12 +213,26 @@ fn key(out: &mut String, k: &KeyReport, report: &LinearizableReport) {
             } else {
                 "; time budget ran out before it was 1-minimal"
             },
-            esc(&m.explanation)
+            // The explanation's first line; its op lines are the list below
+            // and its other lines (what real time orders) follow the list.
+            esc(m.explanation.lines().next().unwrap_or_default())
         );
         for o in &m.ops {
             let _ = write!(out, "<li>{}</li>", esc(&o.text));
         }
         out.push_str("</ol>");
+        let op_lines: HashSet<&str> = m.ops.iter().map(|o| o.text.as_str()).collect();
+        let rest: Vec<String> = m
+            .explanation
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !op_lines.contains(l))
+            .map(esc)
+            .collect();
+        if !rest.is_empty() {
+            let _ = write!(out, "<p>{}</p>", rest.join("<br>"));
+        }
         out.push_str(&op_bars(&m.ops, None, &HashSet::new(), &HashSet::new()));
         out.push_str("</div>");
     }

@@ -149,7 +149,7 @@ impl<'a> ReportInput<'a> {
             spec: None,
             results: None,
             checkers,
-            intervals: intervals::pair(history, &stops).0,
+            intervals: jepsen_convention(intervals::pair(history, &stops).0, history),
             phases: Vec::new(),
             warnings,
             pngs: Vec::new(),
@@ -260,7 +260,12 @@ pub fn write_to(input: &ReportInput<'_>, dir: &Path) -> Result<Written, HtmlErro
         intervals: &input.intervals,
         phases: &input.phases,
     };
-    let pngs = match plot::write_pngs(&plot_input, dir) {
+    let written = if has_times(input.history) {
+        plot::write_pngs(&plot_input, dir)
+    } else {
+        Ok(Vec::new()) // nothing to plot over time: no PNG files either
+    };
+    let pngs = match written {
         Ok(p) => p,
         Err(e) => {
             warnings.push(format!("plots (PNG): {e}"));
@@ -550,8 +555,42 @@ fn summary(out: &mut String, input: &ReportInput<'_>, verdict: Option<Validity>)
     }
 }
 
+/// Jepsen records every nemesis completion as `:info`, so an imported
+/// history whose nemesis never completed `ok` follows that convention: its
+/// faults were in force, not failed (faultline's own histories complete a
+/// fault that worked `ok`, and one that failed `info`).
+fn jepsen_convention(mut ivs: Vec<FaultInterval>, history: &History) -> Vec<FaultInterval> {
+    let any_ok = history
+        .ops
+        .iter()
+        .any(|o| o.process.is_nemesis() && o.kind == crate::history::OpType::Ok);
+    if !any_ok {
+        for iv in &mut ivs {
+            iv.ok = true;
+        }
+    }
+    ivs
+}
+
+/// True when the history's client ops carry times (Knossos histories, for
+/// one, record none: every op at 0), so that plots over time mean something.
+fn has_times(history: &History) -> bool {
+    let mut times = history.ops.iter().filter(|o| o.is_client()).map(|o| o.time);
+    match times.next() {
+        Some(first) => times.any(|t| t != first),
+        None => false,
+    }
+}
+
 fn plots(out: &mut String, input: &ReportInput<'_>) {
     out.push_str("<h2 id=\"plots\">Plots</h2>");
+    if !has_times(input.history) {
+        out.push_str(
+            "<p class=\"note\">The history records no op times (every client op at the \
+             same instant, as in Knossos histories): there is nothing to plot over time.</p>",
+        );
+        return;
+    }
     let plot_input = PlotInput {
         history: input.history,
         intervals: &input.intervals,
