@@ -11,6 +11,28 @@
   var cv = document.getElementById("tl-canvas");
   if (!metaEl || !dataEl || !cv) return;
   var meta = JSON.parse(metaEl.textContent);
+  var raw = atob(dataEl.textContent.replace(/\s+/g, ""));
+  if (!meta.deflate) {
+    main(raw, function (s, i) { return s.charCodeAt(i); });
+  } else if (typeof DecompressionStream === "undefined") {
+    var st0 = document.getElementById("tl-status");
+    if (st0) st0.textContent = "This browser cannot inflate the timeline's data (no DecompressionStream).";
+  } else {
+    var packed = new Uint8Array(raw.length);
+    for (var q = 0; q < raw.length; q++) packed[q] = raw.charCodeAt(q);
+    raw = null;
+    new Response(new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate-raw")))
+      .arrayBuffer()
+      .then(function (buf) { main(new Uint8Array(buf), function (b, i) { return b[i]; }); })
+      .catch(function (e) {
+        var st1 = document.getElementById("tl-status");
+        if (st1) st1.textContent = "The timeline's data could not be inflated: " + e;
+      });
+  }
+
+  // Everything below runs once the op stream is decoded: `bin` is the
+  // varint bytes, `at(bin, i)` the byte at i.
+  function main(bin, at) {
   var tip = document.getElementById("tl-tip");
   var status = document.getElementById("tl-status");
   var n = meta.n;
@@ -20,14 +42,13 @@
 
   // Decode: row, zigzag start delta, duration, kind | f << 2, zigzag index
   // delta, node, generation (process = row + generation * threads).
-  var bin = atob(dataEl.textContent.replace(/\s+/g, ""));
   var row = new Int32Array(n), st = new Float64Array(n), en = new Float64Array(n);
   var kind = new Uint8Array(n), fid = new Uint32Array(n), idx = new Float64Array(n);
   var node = new Uint32Array(n), gen = new Float64Array(n);
   var p = 0;
   function rd() {
     var v = 0, m = 1, b;
-    do { b = bin.charCodeAt(p++); v += (b & 127) * m; m *= 128; } while (b & 128);
+    do { b = at(bin, p++); v += (b & 127) * m; m *= 128; } while (b & 128);
     return v;
   }
   var t = 0, ix = 0, z, kf;
@@ -318,4 +339,5 @@
   // The decoded columns, for a debugger (and for checking the encoding).
   cv.faultlineOps = { row: row, start: st, end: en, kind: kind, f: fid, index: idx, node: node, generation: gen };
   draw();
+  }
 })();
