@@ -72,6 +72,8 @@ fn all_package_hits_the_real_leader_and_final_ops_heal_everything() {
         Some(2),
         "{v}"
     );
+    // The value names the leader it cut off (reports time its loss).
+    assert_eq!(v["leaders"], json!([leader[0]]), "{v}");
     let cut = c.node(&leader[0]).unwrap();
     assert_eq!(rule_count(cut, PARTITION_CHAIN).unwrap(), 3, "lo + 2 peers");
     // The majority elects a new leader while the old one is cut off.
@@ -96,6 +98,7 @@ fn all_package_hits_the_real_leader_and_final_ops_heal_everything() {
         .invoke(&c, &op("kill", json!({"target": "leader", "pick": 2})))
         .unwrap();
     assert_eq!(v["killed"], json!([victim.name]));
+    assert_eq!(v["leaders"], json!([victim.name]), "the leader it killed");
     assert_eq!(process_state(pid), None);
 
     // pause one (a live one), bump clocks, lose packets: all in force at once.

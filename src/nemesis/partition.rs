@@ -277,6 +277,24 @@ impl PartitionNemesis {
     }
 }
 
+/// The `leaders` that `grudge` leaves talking both ways with fewer than a
+/// majority of `nodes` (themselves included): they can no longer commit.
+pub fn leaders_cut_off(grudge: &Grudge, nodes: &[String], leaders: &[String]) -> Vec<String> {
+    let hears = |a: &String, b: &String| !grudge.get(a).is_some_and(|d| d.contains(b));
+    let majority = nodes.len() / 2 + 1;
+    leaders
+        .iter()
+        .filter(|l| {
+            let peers = nodes
+                .iter()
+                .filter(|b| *b == *l || (hears(l, b) && hears(b, l)))
+                .count();
+            peers < majority
+        })
+        .cloned()
+        .collect()
+}
+
 fn grudge_json(g: &Grudge) -> Value {
     json!(g)
 }
@@ -347,17 +365,18 @@ impl Nemesis for PartitionNemesis {
                         .unwrap_or(PartitionKind::RandomHalves),
                 };
                 let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
-                let primaries = if kind == PartitionKind::IsolateLeader {
-                    cluster.db.primaries(cluster)
-                } else {
-                    Vec::new()
-                };
+                // Who led just before: every kind records the leaders it
+                // cut off from a majority (a leader loss, whatever the kind).
+                let primaries = cluster.db.primaries(cluster);
                 // A new partition replaces the previous one.
                 self.heal(cluster)?;
                 match grudge_for(kind, &names, &primaries, pick_of(&op.value)) {
                     Ok(grudge) => {
                         self.apply(cluster, &grudge)?;
-                        Ok(json!({"kind": kind.name(), "grudge": grudge_json(&grudge)}))
+                        let cut = leaders_cut_off(&grudge, &names, &primaries);
+                        Ok(
+                            json!({"kind": kind.name(), "grudge": grudge_json(&grudge), "leaders": cut}),
+                        )
                     }
                     Err(reason) => {
                         Ok(json!({"kind": kind.name(), "grudge": {}, "skipped": reason}))
@@ -388,6 +407,46 @@ mod tests {
     /// Can `a` hear `b`?
     fn hears(g: &Grudge, a: &str, b: &str) -> bool {
         !g.get(a).is_some_and(|d| d.contains(b))
+    }
+
+    #[test]
+    fn leaders_cut_off_are_those_left_without_a_two_way_majority() {
+        let n = nodes(5);
+        let leaders = vec!["n1".to_string()];
+        // n1 isolated: cut off.
+        let iso = grudge_for(PartitionKind::IsolateLeader, &n, &leaders, 0).unwrap();
+        assert_eq!(leaders_cut_off(&iso, &n, &leaders), leaders);
+        // No grudge: not cut off; a leader nobody named is never reported.
+        assert!(leaders_cut_off(&Grudge::new(), &n, &leaders).is_empty());
+        // n1 with n2, n3 on its side: a majority, not cut off.
+        let mut g = Grudge::new();
+        for (a, b) in [
+            ("n1", "n4"),
+            ("n1", "n5"),
+            ("n2", "n4"),
+            ("n2", "n5"),
+            ("n3", "n4"),
+            ("n3", "n5"),
+        ] {
+            g.entry(a.to_string()).or_default().insert(b.to_string());
+            g.entry(b.to_string()).or_default().insert(a.to_string());
+        }
+        assert!(leaders_cut_off(&g, &n, &leaders).is_empty());
+        // n4 leading on the minority side: cut off.
+        assert_eq!(
+            leaders_cut_off(&g, &n, &["n4".to_string()]),
+            vec!["n4".to_string()]
+        );
+        // One way is enough to cut: n1 hears nobody (acks never arrive).
+        let mut one_way = Grudge::new();
+        one_way.insert(
+            "n1".into(),
+            ["n2", "n3", "n4", "n5"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+        assert_eq!(leaders_cut_off(&one_way, &n, &leaders), leaders);
     }
 
     #[test]

@@ -164,6 +164,10 @@ impl Nemesis for ProcessNemesis {
         if f == self.start_f() {
             let default = self.targets.first().copied().unwrap_or(Target::One);
             let (target, chosen) = nodes_of_op(cluster, &op.value, default, self.start_f())?;
+            // Who led just before: a fault that hits a leader is a leader
+            // loss whatever its target (reports time the first ok write
+            // after it), so the value records it.
+            let leaders = cluster.db.primaries(cluster);
             let mut hit = Vec::new();
             // A node that cannot be hit (e.g. paused while down) is recorded
             // and the others still are: the value must say what happened.
@@ -193,7 +197,8 @@ impl Nemesis for ProcessNemesis {
                 ProcessFault::Kill => "killed",
                 ProcessFault::Pause => "paused",
             };
-            let mut v = json!({"target": target.name(), key: hit});
+            let leaders_hit: Vec<&String> = hit.iter().filter(|n| leaders.contains(n)).collect();
+            let mut v = json!({"target": target.name(), key: hit, "leaders": leaders_hit});
             if chosen.is_empty() {
                 v["skipped"] = json!(format!("no node matches target {target}"));
             }

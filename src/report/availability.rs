@@ -72,14 +72,17 @@
 //! # Leader losses
 //!
 //! A fault is a loss of the leader when its value says that it hit the
-//! node(s) that led: a `kill` or `pause` whose `target` was `leader` (the
-//! nodes that claimed to lead, see [`crate::nemesis::target`]) or `all`,
-//! with at least one node `killed` / `paused`; or a `start-partition` of
-//! kind `isolate-leader` with a non-empty grudge. (A kill of `one` or
-//! `minority` may have hit the leader too, but the history does not say,
-//! and the election choreographies of `start-election` move the leader
-//! inside one long op whose steps the history does not time against the
-//! clients': neither is counted.) For each, the time from the fault's
+//! node(s) that led. The nemesis asks the Db who leads just before each
+//! `kill`, `pause` and `start-partition` and records in `leaders` the
+//! nodes that led and were killed, paused, or left talking both ways with
+//! fewer than a majority (`nemesis::partition::leaders_cut_off`), whatever
+//! the target: a kill of `one` that happened to hit the leader counts. For
+//! runs stored before `leaders` was recorded, the target decides: a `kill`
+//! or `pause` of `leader` or `all` that hit a node, or a `start-partition`
+//! of kind `isolate-leader` with a non-empty grudge. (The election
+//! choreographies of `start-election` move the leader inside one long op
+//! whose steps the history does not time against the clients': they are
+//! not counted.) For each, the time from the fault's
 //! start (its start op's completion) to the completion of the first `ok`
 //! *write* invoked at or after it: reads may be served by a stale leader
 //! or a follower, only a write shows that a new leader was elected and a
@@ -374,14 +377,24 @@ pub fn in_force(iv: &FaultInterval) -> bool {
     iv.ok && iv.value.get("skipped").is_none()
 }
 
-/// True when `iv` is a loss of the leader (see the module doc): a kill or
-/// pause of the leader or of all nodes that hit a node, or an isolation of
-/// the leader that cut something.
+/// True when `iv` is a loss of the leader (see the module doc): its value
+/// names `leaders` it hit, or (older runs) a kill or pause of the leader or
+/// of all nodes that hit a node, or an isolation of the leader that cut
+/// something.
 pub fn is_leader_loss(iv: &FaultInterval) -> bool {
     if !in_force(iv) {
         return false;
     }
     let v = &iv.value;
+    // Runs since the nemesis recorded `leaders` (the nodes that led just
+    // before and that the fault killed, paused or cut off from a
+    // majority): that list decides, whatever the target.
+    if let Some(leaders) = v.get("leaders") {
+        if matches!(iv.f.as_str(), "kill" | "pause" | "start-partition") {
+            return !names(Some(leaders)).is_empty();
+        }
+    }
+    // Older runs: what the target says.
     match iv.f.as_str() {
         "kill" | "pause" => {
             let key = if iv.f == "kill" { "killed" } else { "paused" };
@@ -716,6 +729,30 @@ mod tests {
         let mut failed = iv("kill", json!({}));
         failed.ok = false;
         assert!(describe(&failed).starts_with("failed"));
+    }
+
+    #[test]
+    fn a_recorded_leader_decides_whatever_the_target() {
+        let hit_leader = iv(
+            "kill",
+            json!({"target": "one", "killed": ["n2"], "leaders": ["n2"]}),
+        );
+        assert!(is_leader_loss(&hit_leader));
+        let missed = iv(
+            "kill",
+            json!({"target": "all", "killed": ["n1", "n2"], "leaders": []}),
+        );
+        assert!(!is_leader_loss(&missed), "no node led: no leader to lose");
+        let ring = iv(
+            "start-partition",
+            json!({"kind": "majority-ring", "grudge": {"n1": ["n3"]}, "leaders": ["n1"]}),
+        );
+        assert!(is_leader_loss(&ring));
+        let halves = iv(
+            "start-partition",
+            json!({"kind": "random-halves", "grudge": {"n1": ["n3"]}, "leaders": []}),
+        );
+        assert!(!is_leader_loss(&halves));
     }
 
     #[test]
