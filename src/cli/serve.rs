@@ -3,7 +3,7 @@
 //!
 //! - `/`: every run of `DIR/<test>/<start-time>/`, newest first, with its
 //!   verdict, duration, nemesis, seed and op counts; `?verdict=V&test=T`
-//!   filters (see [`pages::Filter`]).
+//!   filters (see `pages::Filter`).
 //! - `/runs/<test>/<start>/`: the run's `report.html`, or a listing of its
 //!   files when it has none (`?list` lists them anyway);
 //!   `/runs/<test>/<start>/<file>`: any file of the run, subdirectories
@@ -11,7 +11,7 @@
 //!
 //! Nothing outside `DIR` is ever served or opened: every URL path is
 //! checked as sent, then resolved through symlinks and compared with the
-//! canonical `DIR` ([`paths`]). The server binds to loopback unless told
+//! canonical `DIR` (module `paths`). The server binds to loopback unless told
 //! otherwise, prints `faultline: serving DIR/ at http://ADDR/` as its first
 //! line of stdout (so a script can read the port of `--bind 127.0.0.1:0`),
 //! and stops on SIGINT or SIGTERM with exit 0. A missing `DIR` or an

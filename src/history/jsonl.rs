@@ -1,6 +1,6 @@
 //! `history.jsonl`: faultline's own history file, one op per line.
 //!
-//! Each line is the JSON of one [`Op`](super::Op):
+//! Each line is the JSON of one [`Op`]:
 //! `{"index":0,"type":"invoke","process":3,"f":"write","value":2,"time":1200}`
 //! (`process` a number or `"nemesis"`; `key`, `node`, `error` only when set).
 //! The schema and its semantics are documented in `docs/history.md`.

@@ -1,7 +1,7 @@
 //! A history read from a file, and the check every reader ends with.
 //!
 //! Every reader — [`super::jsonl`] and the importers of [`super::import`] —
-//! turns its file into ops and hands them to [`finish`], which renumbers
+//! turns its file into ops and hands them to `finish`, which renumbers
 //! them, checks that they pair up (every completion follows an invoke of the
 //! same process, no process has two ops open at once: the check
 //! [`History::pairs`] makes, so checkers can rely on it) and wraps them into

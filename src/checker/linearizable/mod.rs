@@ -7,7 +7,7 @@
 //! and invokes without completion may take effect at any point after their
 //! invoke, or never (their completion time is +∞).
 //!
-//! The search ([`search`]) is Wing–Gong–Lowe's, as Porcupine does it, with a
+//! The search (module `search`) is Wing–Gong–Lowe's, as Porcupine does it, with a
 //! cache of (set of linearized ops, model state). Histories whose ops carry a
 //! `key` are split by key (P-compositionality: a history is linearizable iff
 //! each key's sub-history is) and the keys are checked in parallel. Every
