@@ -451,10 +451,11 @@ fn bad_values_name_the_flag_or_the_file_and_line() {
         }
         other => panic!("{other:?}"),
     }
-    let p = write(root.path(), "c.yaml", "db: etcd\n");
+    let p = write(root.path(), "c.yaml", "db: mongodb\n");
     let e = err(with_cluster(&p), root.path());
     assert!(
-        e.contains(":1:1: db: unknown db \"etcd\"") && e.contains("refkv, memory"),
+        e.contains(":1:1: db: unknown db \"mongodb\"")
+            && e.contains("refkv, etcd, zookeeper, custom, memory"),
         "{e}"
     );
     let p = write(root.path(), "c.yaml", "db: memory\nbackend: local\n");

@@ -27,7 +27,7 @@ pub const NAME: &str = "memory";
 /// (backend `none`).
 pub const ENTRY: DbEntry = DbEntry {
     name: NAME,
-    consistency: MemoryDb::CONSISTENCY,
+    consistency: |_| MemoryDb::CONSISTENCY,
     backends: &["none"],
     check,
     build,

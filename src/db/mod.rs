@@ -9,9 +9,13 @@
 //! exactly that promise (see [`Db::consistency`]). Every Db is listed once,
 //! with its own section of the cluster file, in [`registry`].
 
+pub mod custom;
+pub mod etcd;
 pub mod memory;
 pub mod refkv;
 pub mod registry;
+pub mod support;
+pub mod zookeeper;
 
 use crate::client::KvClient;
 use crate::remote::{Node, RemoteError};
@@ -102,8 +106,8 @@ impl std::fmt::Display for Consistency {
 /// (a stored run is checked without any node): `None` for a name no Db
 /// has. Each Db declares its promise once, in its [`registry::DbEntry`],
 /// and returns the same from [`Db::consistency`].
-pub fn consistency_of(db: &str) -> Option<Consistency> {
-    registry::by_name(db).map(|e| e.consistency)
+pub fn consistency_of(cluster: &crate::spec::ClusterSpec) -> Option<Consistency> {
+    registry::by_name(&cluster.db).map(|e| (e.consistency)(cluster))
 }
 
 /// A failure of the system's control plane.
@@ -215,13 +219,23 @@ mod tests {
 
     #[test]
     fn every_db_a_cluster_may_name_declares_the_promise_it_reports() {
+        let named = |db: &str| crate::spec::ClusterSpec {
+            db: db.into(),
+            ..Default::default()
+        };
         for name in registry::NAMES {
-            assert!(consistency_of(name).is_some(), "{name}");
+            assert!(consistency_of(&named(name)).is_some(), "{name}");
         }
-        assert_eq!(consistency_of("no-such-db"), None);
+        assert_eq!(consistency_of(&named("no-such-db")), None);
         let memory = memory::MemoryDb::new(crate::client::memory::Fault::None);
-        assert_eq!(Some(memory.consistency()), consistency_of(memory.name()));
+        assert_eq!(
+            Some(memory.consistency()),
+            consistency_of(&named(memory.name()))
+        );
         let refkv = refkv::RefKv::new(refkv::RefKvOptions::default());
-        assert_eq!(Some(refkv.consistency()), consistency_of(refkv.name()));
+        assert_eq!(
+            Some(refkv.consistency()),
+            consistency_of(&named(refkv.name()))
+        );
     }
 }

@@ -16,17 +16,17 @@
 //! 10.213.7.0/24 or 127.0.0.0/8 are ever contacted.
 
 use super::registry::{DbContext, DbEntry};
+use super::support::{block_on, join_all, node_url, BrokenClient, Daemons};
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
-use crate::client::{KvClient, KvError, MicroOp};
+use crate::client::KvClient;
 use crate::refkv::bugs::Bugs;
 use crate::remote::faketime::{self, write_offset};
-use crate::remote::{DaemonSpec, Signal};
+use crate::remote::DaemonSpec;
 use crate::spec::load::FieldError;
 use crate::spec::ClusterSpec;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ pub const NAME: &str = "refkv";
 /// `local` backend).
 pub const ENTRY: DbEntry = DbEntry {
     name: NAME,
-    consistency: RefKv::CONSISTENCY,
+    consistency: |_| RefKv::CONSISTENCY,
     backends: &["local"],
     check,
     build,
@@ -170,7 +170,7 @@ const READY_KEY: &str = "__faultline_ready";
 /// refkv as a [`Db`].
 pub struct RefKv {
     opts: RefKvOptions,
-    pids: Mutex<HashMap<String, u32>>,
+    daemons: Daemons,
     /// Whether clock faults can apply, as known before any node is seen
     /// (`faketime: false`, a static binary).
     clock: Result<(), String>,
@@ -211,51 +211,6 @@ pub fn is_dynamic_elf(path: &Path) -> Option<bool> {
     Some(false)
 }
 
-/// Only the harness's own networks may be contacted.
-fn allowed_host(host: &str) -> bool {
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback() || (v4.octets()[0..3] == [10, 213, 7]),
-        Ok(IpAddr::V6(v6)) => v6.is_loopback(),
-        Err(_) => false,
-    }
-}
-
-/// A client that fails every call: for a node whose URL cannot be used.
-struct BrokenClient(String);
-
-#[async_trait::async_trait]
-impl KvClient for BrokenClient {
-    async fn read(&self, _: &str) -> Result<Option<Value>, KvError> {
-        Err(KvError::Definite(self.0.clone()))
-    }
-    async fn write(&self, _: &str, _: Value) -> Result<(), KvError> {
-        Err(KvError::Definite(self.0.clone()))
-    }
-    async fn cas(&self, _: &str, _: Value, _: Value) -> Result<bool, KvError> {
-        Err(KvError::Definite(self.0.clone()))
-    }
-    async fn txn(&self, _: Vec<MicroOp>) -> Result<Vec<MicroOp>, KvError> {
-        Err(KvError::Definite(self.0.clone()))
-    }
-}
-
-/// Run `f` on a fresh current-thread runtime in its own thread, so the
-/// blocking Db methods work whether or not the caller is inside a tokio
-/// runtime.
-fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> Result<T, String> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(f))
-                .map_err(|e| format!("cannot start a runtime: {e}"))
-        })
-        .join()
-        .map_err(|_| "status query panicked".to_string())?
-    })
-}
-
 impl RefKv {
     /// What refkv promises: every read goes through Raft's ReadIndex (the
     /// leader confirms it still leads and waits until it has applied the
@@ -278,14 +233,10 @@ impl RefKv {
         };
         RefKv {
             opts,
-            pids: Mutex::new(HashMap::new()),
+            daemons: Daemons::new(NAME),
             clock,
             faketime_libs: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn pids(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        crate::sync::lock(&self.pids)
     }
 
     /// The libfaketime on `node`, asked of the node once and remembered.
@@ -340,26 +291,7 @@ impl RefKv {
 
     /// The client URL of a node, if its address may be contacted.
     fn url(&self, node: &Node) -> Result<String, DbError> {
-        if allowed_host(&node.host) {
-            Ok(format!("http://{}:{}", node.host, self.opts.client_port))
-        } else {
-            Err(DbError::Other(format!(
-                "node {}: address {} is outside 10.213.7.0/24 and 127.0.0.0/8; faultline \
-                 contacts only the addresses it created",
-                node.name, node.host
-            )))
-        }
-    }
-
-    fn running(&self, node: &Node) -> Option<u32> {
-        let pid = self.pids().get(&node.name).copied()?;
-        match node.remote.wait_exit(pid, Duration::ZERO) {
-            Ok(false) => Some(pid),
-            _ => {
-                self.pids().remove(&node.name);
-                None
-            }
-        }
+        node_url(node, self.opts.client_port)
     }
 
     /// The data-plane clients' per-call timeout: [`CLIENT_TIMEOUT`], or half a
@@ -400,13 +332,15 @@ impl RefKv {
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        let pid = node.remote.spawn(&DaemonSpec {
-            argv,
-            env,
-            cwd: node.log_dir.clone(),
-            log_file: Self::stdout_file(node),
-        })?;
-        self.pids().insert(node.name.clone(), pid);
+        self.daemons.spawn(
+            node,
+            &DaemonSpec {
+                argv,
+                env,
+                cwd: node.log_dir.clone(),
+                log_file: Self::stdout_file(node),
+            },
+        )?;
         Ok(())
     }
 
@@ -436,7 +370,7 @@ impl RefKv {
                     (name, r)
                 }
             });
-            Ok::<_, String>(futures_join_all(futs).await)
+            Ok::<_, String>(join_all(futs).await)
         });
         match res {
             Ok(Ok(v)) => v,
@@ -477,23 +411,6 @@ impl RefKv {
             Ok(got.get("value") == Some(&serde_json::json!(nonce)))
         })?
     }
-}
-
-/// Await all futures, in order (a tiny `join_all` without the futures crate).
-async fn futures_join_all<F: std::future::Future + Send + 'static>(
-    futs: impl IntoIterator<Item = F>,
-) -> Vec<F::Output>
-where
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
-        }
-    }
-    out
 }
 
 impl Db for RefKv {
@@ -538,44 +455,22 @@ impl Db for RefKv {
     }
 
     fn start(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
-        if self.running(node).is_some() {
+        if self.daemons.running(node).is_some() {
             return Ok(());
         }
         self.spawn(cluster, node)
     }
 
     fn kill(&self, _cluster: &Cluster, node: &Node) -> Result<(), DbError> {
-        let Some(pid) = self.pids().remove(&node.name) else {
-            return Ok(());
-        };
-        node.remote.signal(pid, Signal::Kill)?;
-        if node.remote.wait_exit(pid, Duration::from_secs(5))? {
-            Ok(())
-        } else {
-            self.pids().insert(node.name.clone(), pid);
-            Err(DbError::Other(format!(
-                "node {}: refkv (pid {pid}) survived SIGKILL for 5 s",
-                node.name
-            )))
-        }
+        self.daemons.kill(node)
     }
 
     fn pause(&self, _cluster: &Cluster, node: &Node) -> Result<(), DbError> {
-        let pid = self.running(node).ok_or_else(|| {
-            DbError::Other(format!(
-                "node {}: refkv is not running, cannot pause it",
-                node.name
-            ))
-        })?;
-        Ok(node.remote.signal(pid, Signal::Stop)?)
+        self.daemons.pause(node)
     }
 
     fn resume(&self, _cluster: &Cluster, node: &Node) -> Result<(), DbError> {
-        match self.running(node) {
-            Some(pid) => Ok(node.remote.signal(pid, Signal::Cont)?),
-            // Killed while paused: nothing to resume.
-            None => Ok(()),
-        }
+        self.daemons.resume(node)
     }
 
     fn primaries(&self, cluster: &Cluster) -> Vec<String> {
@@ -658,7 +553,7 @@ impl Db for RefKv {
     }
 
     fn pid(&self, node: &Node) -> Option<u32> {
-        self.pids().get(&node.name).copied()
+        self.daemons.pid(node)
     }
 
     fn consensus_state(&self, _cluster: &Cluster, node: &Node) -> Option<ConsensusState> {
@@ -711,16 +606,6 @@ mod tests {
             db(&["--request-timeout-ms", "x"]).client_timeout(),
             CLIENT_TIMEOUT
         );
-    }
-
-    #[test]
-    fn only_harness_addresses_are_allowed() {
-        for ok in ["10.213.7.11", "127.0.0.1", "127.5.5.5", "::1"] {
-            assert!(allowed_host(ok), "{ok}");
-        }
-        for bad in ["10.213.8.1", "8.8.8.8", "example.com", "192.168.1.1", ""] {
-            assert!(!allowed_host(bad), "{bad}");
-        }
     }
 
     #[test]

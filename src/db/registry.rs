@@ -10,7 +10,7 @@
 //! Building a Db must not touch any node: a dry run builds one only to ask
 //! its [`Db::capabilities`].
 
-use super::{memory, refkv, Consistency, Db, DbError};
+use super::{custom, etcd, memory, refkv, zookeeper, Consistency, Db, DbError};
 use crate::spec::load::FieldError;
 use crate::spec::ClusterSpec;
 use std::path::PathBuf;
@@ -30,10 +30,10 @@ pub struct DbContext {
 pub struct DbEntry {
     /// The name in `db:` (`refkv`), also what [`Db::name`] returns.
     pub name: &'static str,
-    /// What the system promises its clients, known without building it (a
-    /// stored run is checked without any node); [`Db::consistency`]
-    /// returns the same.
-    pub consistency: Consistency,
+    /// What the system promises its clients, from the cluster file alone
+    /// (a stored run is checked without any node; ZooKeeper's promise
+    /// depends on its read mode); [`Db::consistency`] returns the same.
+    pub consistency: fn(&ClusterSpec) -> Consistency,
     /// The backends it runs on, the first one suggested when the cluster
     /// names another. `["none"]`: it runs inside faultline, with no machines.
     pub backends: &'static [&'static str],
@@ -51,7 +51,13 @@ pub struct DbEntry {
 pub type BuildDb = fn(&ClusterSpec, &DbContext) -> Result<Arc<dyn Db>, DbError>;
 
 /// The Dbs, in the order error messages list them.
-pub const DBS: &[DbEntry] = &[refkv::ENTRY, memory::ENTRY];
+pub const DBS: &[DbEntry] = &[
+    refkv::ENTRY,
+    etcd::ENTRY,
+    zookeeper::ENTRY,
+    custom::ENTRY,
+    memory::ENTRY,
+];
 
 /// The names of [`DBS`], in order.
 pub const NAMES: &[&str] = &names();
@@ -126,7 +132,7 @@ mod tests {
     /// stored run is judged as its live run was.
     #[test]
     fn every_entry_builds_the_db_it_names_with_the_promise_it_declares() {
-        assert_eq!(NAMES, ["refkv", "memory"]);
+        assert_eq!(NAMES, ["refkv", "etcd", "zookeeper", "custom", "memory"]);
         for e in DBS {
             let cluster = ClusterSpec {
                 db: e.name.into(),
@@ -137,10 +143,13 @@ mod tests {
             assert_eq!(check_sections(&cluster), Ok(()), "{}", e.name);
             let db = build(&cluster, &DbContext::default()).expect(e.name);
             assert_eq!(db.name(), e.name);
-            assert_eq!(db.consistency(), e.consistency, "{}", e.name);
+            assert_eq!(db.consistency(), (e.consistency)(&cluster), "{}", e.name);
         }
-        assert!(by_name("etcd").is_none());
-        let e = lookup("etcd").unwrap_err();
-        assert_eq!(e, "unknown db \"etcd\": expected one of refkv, memory");
+        assert!(by_name("mongodb").is_none());
+        let e = lookup("mongodb").unwrap_err();
+        assert_eq!(
+            e,
+            "unknown db \"mongodb\": expected one of refkv, etcd, zookeeper, custom, memory"
+        );
     }
 }

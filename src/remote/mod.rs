@@ -132,6 +132,24 @@ pub enum RemoteError {
     },
 }
 
+/// The shell script [`Remote::install`] runs, with the packages as its
+/// arguments: `apt-get install` without recommends, services kept from
+/// starting (a `policy-rc.d` it creates only when none exists, and removes
+/// after), `apt-get update` only when the install fails without it.
+pub const INSTALL_SCRIPT: &str = r#"set -u
+export DEBIAN_FRONTEND=noninteractive
+made=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1
+fi
+apt-get install -y -q --no-install-recommends "$@" >/tmp/faultline-apt.log 2>&1 \
+  || { apt-get update -q >>/tmp/faultline-apt.log 2>&1 && apt-get install -y -q --no-install-recommends "$@" >>/tmp/faultline-apt.log 2>&1; }
+rc=$?
+[ -n "$made" ] && rm -f /usr/sbin/policy-rc.d
+[ $rc -eq 0 ] || tail -n 5 /tmp/faultline-apt.log >&2
+exit $rc
+"#;
+
 /// How commands reach one node.
 ///
 /// Contract: `exec` returns the output whatever the exit status (use
@@ -176,6 +194,18 @@ pub trait Remote: Send + Sync {
     /// be asked.
     fn libfaketime(&self) -> Result<Option<PathBuf>, RemoteError> {
         faketime::locate(self)
+    }
+
+    /// Install Debian `packages` on the node (`apt-get install`, with
+    /// services kept from starting by a temporary `policy-rc.d`, and an
+    /// `apt-get update` only when the first attempt fails). The default
+    /// runs [`INSTALL_SCRIPT`] through [`Remote::exec`]; a backend whose
+    /// nodes share the harness's file system (local namespaces, which have
+    /// no route to a package registry) runs it on the harness's machine.
+    fn install(&self, packages: &[&str]) -> Result<(), RemoteError> {
+        let mut argv = vec!["sh", "-c", INSTALL_SCRIPT, "faultline-install"];
+        argv.extend_from_slice(packages);
+        self.exec_ok(&argv).map(|_| ())
     }
 
     /// Run a command and require exit status 0.

@@ -17,8 +17,11 @@ pub use load::{
 };
 
 use crate::checker::Checker;
+pub use crate::db::custom::CustomSpec;
+pub use crate::db::etcd::EtcdSpec;
 pub use crate::db::memory::MemorySpec;
 pub use crate::db::refkv::RefKvSpec;
+pub use crate::db::zookeeper::ZooKeeperSpec;
 use crate::nemesis::package::NemesisConfig;
 use crate::refkv::bugs::Bugs;
 use crate::workload::Strictness;
@@ -49,6 +52,13 @@ pub struct ClusterSpec {
     /// The memory Db's options; only with `db: memory`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemorySpec>,
+    /// etcd's options (ports...).
+    pub etcd: EtcdSpec,
+    /// ZooKeeper's options (read mode, ports...).
+    pub zookeeper: ZooKeeperSpec,
+    /// A bring-your-own system's description; only with `db: custom`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom: Option<CustomSpec>,
 }
 
 impl Default for ClusterSpec {
@@ -61,6 +71,9 @@ impl Default for ClusterSpec {
             ready_timeout: 30.0,
             refkv: RefKvSpec::default(),
             memory: None,
+            etcd: EtcdSpec::default(),
+            zookeeper: ZooKeeperSpec::default(),
+            custom: None,
         }
     }
 }
@@ -80,6 +93,9 @@ struct ClusterFile {
     ready_timeout: f64,
     refkv: RefKvSpec,
     memory: Option<MemorySpec>,
+    etcd: EtcdSpec,
+    zookeeper: ZooKeeperSpec,
+    custom: Option<CustomSpec>,
 }
 
 impl Default for ClusterFile {
@@ -94,6 +110,9 @@ impl Default for ClusterFile {
             ready_timeout: c.ready_timeout,
             refkv: c.refkv,
             memory: c.memory,
+            etcd: c.etcd,
+            zookeeper: c.zookeeper,
+            custom: c.custom,
         }
     }
 }
@@ -112,6 +131,9 @@ impl From<ClusterFile> for ClusterSpec {
             ready_timeout: f.ready_timeout,
             refkv,
             memory: f.memory,
+            etcd: f.etcd,
+            zookeeper: f.zookeeper,
+            custom: f.custom,
         }
     }
 }
@@ -393,7 +415,7 @@ impl TestSpec {
 
     /// What this test's Db promises; the error names an unknown Db.
     fn consistency(&self) -> Result<crate::db::Consistency, String> {
-        crate::db::consistency_of(&self.cluster.db).ok_or_else(|| {
+        crate::db::consistency_of(&self.cluster).ok_or_else(|| {
             format!(
                 "db {:?} is unknown: expected one of {}",
                 self.cluster.db,

@@ -115,6 +115,31 @@ impl Remote for LocalRemote {
         capture(command, &self.name, argv)
     }
 
+    /// On the harness's own machine: the namespaces share its file system
+    /// and have no route to a package registry.
+    fn install(&self, packages: &[&str]) -> Result<(), RemoteError> {
+        let mut argv = vec![
+            "sh",
+            "-c",
+            crate::remote::INSTALL_SCRIPT,
+            "faultline-install",
+        ];
+        argv.extend_from_slice(packages);
+        let mut command = Command::new(argv[0]);
+        command.args(&argv[1..]);
+        let out = capture(command, &self.name, &argv)?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(RemoteError::Failed {
+                node: self.name.clone(),
+                cmd: format!("apt-get install {}", packages.join(" ")),
+                status: out.status,
+                stderr: out.stderr.trim().to_string(),
+            })
+        }
+    }
+
     /// Copies through a temporary sibling and a rename, so a reader (such as
     /// libfaketime re-reading its offset file) never sees a half-written file.
     fn upload(&self, local: &Path, remote: &Path) -> Result<(), RemoteError> {
