@@ -361,3 +361,35 @@ fn the_python_example_is_valid_under_partitions() {
         "python-kv processes left running"
     );
 }
+
+#[test]
+fn a_bug_of_a_byo_system_is_caught() {
+    if !root_or_skip("a_bug_of_a_byo_system_is_caught") {
+        return;
+    }
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped custom-refkv, its start command given refkv's
+    // `--bug stale-read`: faultline knows nothing of the bug.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("clusters/custom-refkv.yaml");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    let buggy = text.replace(
+        "\"{log_dir}/refkv.log\"]",
+        "\"{log_dir}/refkv.log\", --bug, stale-read]",
+    );
+    assert_ne!(buggy, text, "the start command was changed");
+    let file = dir.path().join("byo-stale.yaml");
+    std::fs::write(&file, buggy.replace("name: custom-refkv", "name: byo-stale")).unwrap();
+    let r = run(
+        dir.path(),
+        &format!(
+            "--cluster {} --name stale --workload register --nemesis partition \
+             --interval 2 --time-limit 12 --seed 12",
+            file.display()
+        ),
+        1,
+    );
+    assert_eq!(r["valid"], "invalid", "{}", r["checkers"]);
+    assert_eq!(r["checkers"][0]["checker"], "linearizable");
+    assert_eq!(r["checkers"][0]["valid"], "invalid");
+}
