@@ -197,7 +197,10 @@ fn a_cluster_file_error_names_file_line_and_field() {
     let e = resolve(&p.display().to_string(), root.path())
         .unwrap_err()
         .to_string();
-    let want = format!("{}:6:3: custom.start[3]: unknown placeholder {{nod}}", p.display());
+    let want = format!(
+        "{}:6:3: custom.start[3]: unknown placeholder {{nod}}",
+        p.display()
+    );
     assert!(e.starts_with(&want), "{e}");
 
     std::fs::write(
@@ -379,7 +382,11 @@ fn a_bug_of_a_byo_system_is_caught() {
     );
     assert_ne!(buggy, text, "the start command was changed");
     let file = dir.path().join("byo-stale.yaml");
-    std::fs::write(&file, buggy.replace("name: custom-refkv", "name: byo-stale")).unwrap();
+    std::fs::write(
+        &file,
+        buggy.replace("name: custom-refkv", "name: byo-stale"),
+    )
+    .unwrap();
     let r = run(
         dir.path(),
         &format!(

@@ -61,7 +61,10 @@ pub const ENTRY: DbEntry = DbEntry {
 /// brace.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("node", "this node's name (n1, n2...)"),
-    ("nodes", "every node's name, comma-separated, in order (n1,n2,n3)"),
+    (
+        "nodes",
+        "every node's name, comma-separated, in order (n1,n2,n3)",
+    ),
     (
         "peers",
         "every node as NAME=HOST:CLIENT_PORT/HOST:PEER_PORT, comma-separated, in order \
@@ -70,8 +73,14 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("host", "this node's address"),
     ("client_port", "the section's client-port"),
     ("peer_port", "the section's peer-port"),
-    ("data_dir", "this node's data directory (removed by teardown)"),
-    ("log_dir", "this node's log directory (kept with the results)"),
+    (
+        "data_dir",
+        "this node's data directory (removed by teardown)",
+    ),
+    (
+        "log_dir",
+        "this node's log directory (kept with the results)",
+    ),
     (
         "binary",
         "the faultline binary (so `{binary} node ...` runs refkv)",
@@ -382,7 +391,9 @@ pub fn placeholders(arg: &str) -> Result<Vec<&str>, String> {
             return Err(format!("stray `}}` in {arg:?} (write `}}}}` for a brace)"));
         }
         let Some(end) = after.find('}') else {
-            return Err(format!("unclosed `{{` in {arg:?} (write `{{{{` for a brace)"));
+            return Err(format!(
+                "unclosed `{{` in {arg:?} (write `{{{{` for a brace)"
+            ));
         };
         let name = &after[..end];
         if !PLACEHOLDERS.iter().any(|(k, _)| *k == name) {
@@ -447,7 +458,10 @@ fn check_command(field: &str, argv: &[String], required: bool) -> Result<(), Fie
         placeholders(a).map_err(|e| FieldError::new(&format!("{field}[{i}]"), e))?;
     }
     if argv[0].trim().is_empty() {
-        return Err(FieldError::new(&format!("{field}[0]"), "is an empty program"));
+        return Err(FieldError::new(
+            &format!("{field}[0]"),
+            "is an empty program",
+        ));
     }
     Ok(())
 }
@@ -659,7 +673,9 @@ impl Custom {
             .map(|n| {
                 (
                     n.name.clone(),
-                    self.url(n).map(|u| format!("{u}{path}")).map_err(|e| e.to_string()),
+                    self.url(n)
+                        .map(|u| format!("{u}{path}"))
+                        .map_err(|e| e.to_string()),
                 )
             })
             .collect();
@@ -891,10 +907,7 @@ impl Db for Custom {
                     .unwrap_or_default();
                 return Err(DbError::NotReady {
                     node: first,
-                    reason: format!(
-                        "{} not serving after {timeout:?}: {last}",
-                        self.spec.name
-                    ),
+                    reason: format!("{} not serving after {timeout:?}: {last}", self.spec.name),
                 });
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -984,6 +997,22 @@ mod tests {
         let s = CustomSpec::default();
         assert_eq!(check_spec(&s), Ok(()));
         assert_eq!(s.start[0], "{binary}");
+    }
+
+    /// What the registry's `every_entry_builds...` asks of this entry.
+    #[test]
+    fn the_entry_builds_without_a_section_with_its_promise() {
+        let cluster = ClusterSpec {
+            db: NAME.into(),
+            backend: "local".into(),
+            ..ClusterSpec::default()
+        };
+        assert_eq!(super::super::registry::check(&cluster), Ok(()));
+        assert_eq!(super::super::registry::check_sections(&cluster), Ok(()));
+        let db = build(&cluster, &DbContext::default()).expect("builds");
+        assert_eq!(db.name(), NAME);
+        assert_eq!(db.consistency(), (ENTRY.consistency)(&cluster));
+        assert!(db.capabilities().primaries);
     }
 
     #[test]
