@@ -238,6 +238,68 @@ fn the_shipped_byo_clusters_load() {
     assert!(script.is_file(), "{}", script.display());
 }
 
+/// What a system cannot take is left out of the nemesis, with the reason:
+/// `leader: none` drops leader targets, `kill: false` the kill family,
+/// `faketime: false` clock faults.
+#[test]
+fn faults_a_byo_system_cannot_take_are_skipped_with_the_reason() {
+    let root = tempfile::tempdir().unwrap();
+    let p = root.path().join("weak.yaml");
+    std::fs::write(
+        &p,
+        "db: custom\nnodes: 3\ncustom:\n  start: [a]\n  leader: none\n  \
+         capabilities: {kill: false, pause: true}\n",
+    )
+    .unwrap();
+    let o = Overrides {
+        cluster: Some(p.display().to_string()),
+        nemesis: Some("all".into()),
+        ..Overrides::default()
+    };
+    let t = load::resolve_in(&o, root.path()).expect("loads");
+    let db = faultline::db::registry::build(&t.cluster, &Default::default()).expect("builds");
+    let caps = db.capabilities();
+    let pkg = faultline::nemesis::package::build(&t.nemesis.config, &caps).expect("package");
+    let skipped = pkg.skipped.join("\n");
+    assert!(skipped.contains("target leader"), "{skipped}");
+    assert!(skipped.contains("kill"), "{skipped}");
+    assert!(skipped.contains("custom.faketime: false"), "{skipped}");
+
+    // refkv described as bring-your-own with faketime takes them all but
+    // clock faults until a node's libfaketime is known.
+    let t = resolve("custom-refkv", root.path()).unwrap();
+    let db = faultline::db::registry::build(&t.cluster, &Default::default()).unwrap();
+    let c = db.capabilities();
+    assert!(c.kill && c.pause && c.primaries && c.clock.is_ok(), "{c:?}");
+}
+
+/// Bad input exits 254 with the file, line and field, before any node.
+#[test]
+fn the_binary_refuses_a_bad_custom_section_with_254() {
+    let root = tempfile::tempdir().unwrap();
+    let p = root.path().join("bad.yaml");
+    std::fs::write(
+        &p,
+        "db: custom\nnodes: 3\ncustom:\n  start: [x, \"{peer}\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--dry-run", "--cluster"])
+        .arg(&p)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run faultline");
+    assert_eq!(out.status.code(), Some(254), "{}", tail(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:4:3: custom.start[1]: unknown placeholder {{peer}}",
+            p.display()
+        )),
+        "{err}"
+    );
+}
+
 // ---- root: real runs through the binary -------------------------------
 
 fn faultline(results: &Path, args: &[&str]) -> Output {
