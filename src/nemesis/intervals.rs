@@ -9,6 +9,11 @@ use crate::history::{History, OpType};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
+/// The `f` of the nemesis op that records a fault the Db cannot take
+/// (`{"skipped": reason}`, an `info` completion at the start of the main
+/// phase): it did nothing, so it is no fault interval.
+pub const SKIP_F: &str = "skip";
+
 /// One fault of the nemesis, from its start op to its stop op, for reports
 /// to shade. Times are ns since the main phase started (the history's
 /// clock).
@@ -41,7 +46,7 @@ pub fn pair(history: &History, stops: &HashSet<String>) -> (Vec<FaultInterval>, 
     let mut open: Vec<usize> = Vec::new();
     let mut errors = Vec::new();
     for op in history.ops.iter().filter(|o| o.process.is_nemesis()) {
-        if op.kind == OpType::Invoke {
+        if op.kind == OpType::Invoke || op.f == SKIP_F {
             continue;
         }
         if let Some(e) = &op.error {
