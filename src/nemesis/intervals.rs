@@ -135,6 +135,30 @@ mod tests {
         assert_eq!(errs, vec!["start-partition: iptables failed".to_string()]);
     }
 
+    #[test]
+    fn a_skip_op_is_no_fault_and_closes_none() {
+        let mut ops = Vec::new();
+        let mut push = |kind: OpType, f: &str, v: serde_json::Value, t: u64| {
+            let mut o = Op::invoke(Process::Nemesis, f, v);
+            o.kind = kind;
+            o.time = t;
+            ops.push(o);
+        };
+        push(OpType::Invoke, SKIP_F, json!(null), 0);
+        push(OpType::Info, SKIP_F, json!({"skipped": "clock: no"}), 0);
+        push(OpType::Ok, "kill", json!({"killed": ["n1"]}), 2);
+        push(OpType::Info, SKIP_F, json!({"skipped": "pause: no"}), 3);
+        push(OpType::Ok, "start", json!({"started": ["n1"]}), 5);
+        let stops: HashSet<String> = ["start".to_string()].into();
+        let (iv, errs) = pair(&History::new(ops), &stops);
+        assert_eq!(iv.len(), 1, "{iv:?}");
+        assert_eq!(
+            (iv[0].f.as_str(), iv[0].start, iv[0].end),
+            ("kill", 2, Some(5))
+        );
+        assert!(errs.is_empty());
+    }
+
     /// Regression: with one "open" slot, a kill's `start` closed the
     /// partition started after the kill, and the kill stayed open.
     #[test]

@@ -330,6 +330,99 @@ mod tests {
         assert!(from_file.windows(2).all(|w| w[0].time <= w[1].time));
     }
 
+    /// A fake Db: the memory Db, but whose leader moves along a script.
+    struct MovingLeader {
+        inner: crate::db::memory::MemoryDb,
+        script: Script,
+    }
+
+    impl crate::db::Db for MovingLeader {
+        fn name(&self) -> &str {
+            "moving-leader"
+        }
+        fn capabilities(&self) -> crate::db::Capabilities {
+            crate::db::Capabilities {
+                primaries: true,
+                ..self.inner.capabilities()
+            }
+        }
+        fn consistency(&self) -> crate::db::Consistency {
+            self.inner.consistency()
+        }
+        fn setup(&self, c: &Cluster, n: &crate::remote::Node) -> Result<(), crate::db::DbError> {
+            self.inner.setup(c, n)
+        }
+        fn teardown(&self, c: &Cluster, n: &crate::remote::Node) -> Result<(), crate::db::DbError> {
+            self.inner.teardown(c, n)
+        }
+        fn start(&self, c: &Cluster, n: &crate::remote::Node) -> Result<(), crate::db::DbError> {
+            self.inner.start(c, n)
+        }
+        fn kill(&self, c: &Cluster, n: &crate::remote::Node) -> Result<(), crate::db::DbError> {
+            self.inner.kill(c, n)
+        }
+        fn pause(&self, c: &Cluster, n: &crate::remote::Node) -> Result<(), crate::db::DbError> {
+            self.inner.pause(c, n)
+        }
+        fn resume(&self, c: &Cluster, n: &crate::remote::Node) -> Result<(), crate::db::DbError> {
+            self.inner.resume(c, n)
+        }
+        fn primaries(&self, _c: &Cluster) -> Vec<String> {
+            self.script.primaries()
+        }
+        fn await_ready(&self, c: &Cluster, t: Duration) -> Result<(), crate::db::DbError> {
+            self.inner.await_ready(c, t)
+        }
+        fn log_files(&self, c: &Cluster, n: &crate::remote::Node) -> Vec<PathBuf> {
+            self.inner.log_files(c, n)
+        }
+        fn client(&self, c: &Cluster, n: &crate::remote::Node) -> Arc<dyn crate::client::KvClient> {
+            self.inner.client(c, n)
+        }
+        fn pid(&self, n: &crate::remote::Node) -> Option<u32> {
+            self.inner.pid(n)
+        }
+    }
+
+    #[test]
+    fn a_cluster_is_sampled_through_its_dbs_primaries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(LEADERS_FILE);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let steps: Vec<Vec<String>> = [&["n2"][..], &["n2"], &["n1"], &["n1"]]
+            .iter()
+            .map(|l| l.iter().map(|x| x.to_string()).collect())
+            .collect();
+        let db = MovingLeader {
+            inner: crate::db::memory::MemoryDb::new(Default::default()),
+            script: Script {
+                steps: steps.clone(),
+                calls: calls.clone(),
+            },
+        };
+        let cluster = Cluster {
+            nodes: Vec::new(),
+            db: Arc::new(db),
+        };
+        let sampler = Sampler::start(
+            cluster,
+            Instant::now(),
+            Duration::from_millis(5),
+            path.clone(),
+        )
+        .expect("thread");
+        while calls.load(Ordering::SeqCst) < steps.len() + 1 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let seen = sampler.stop();
+        assert_eq!(seen.changes, 1, "{:?}", seen.samples);
+        assert_eq!(read(&path).expect("file").len(), 2);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first["leaders"], serde_json::json!(["n2"]));
+        assert!(first["time"].is_u64());
+    }
+
     #[test]
     fn a_slow_interval_still_stops_within_one_sample() {
         let tmp = tempfile::tempdir().unwrap();
