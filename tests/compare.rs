@@ -263,3 +263,71 @@ fn bad_arguments_exit_254() {
         assert!(text(&out.stderr).contains("error"), "{args:?}");
     }
 }
+
+/// True when running as root; otherwise says why the test is skipped.
+fn root_or_skip(test: &str) -> bool {
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if !root {
+        eprintln!("note: skipping {test}: needs root (network namespaces, iptables)");
+        return false;
+    }
+    if let Err(e) = faultline::remote::local::ensure_prerequisites(true) {
+        panic!("{test}: local backend prerequisites: {e}");
+    }
+    true
+}
+
+/// A real 3-node refkv cluster under kills for 8 s: the leader sampler
+/// writes `leaders.jsonl`, `leader_changes` is counted, and a kill that
+/// hit the leader shows as a leader change. Needs root; skips otherwise.
+#[test]
+fn compare_on_a_local_refkv_cluster_counts_leader_changes() {
+    if !root_or_skip("compare_on_a_local_refkv_cluster_counts_leader_changes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let out = faultline(dir.path())
+        .args([
+            "compare",
+            "refkv-3",
+            "--nemesis",
+            "kill",
+            "--time-limit",
+            "8",
+            "--interval",
+            "2",
+            "--recovery",
+            "1",
+            "--seed",
+            "3",
+            "--results",
+        ])
+        .arg(&results)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let cmp = comparisons(&results);
+    let c = json(&cmp[0].join("compare.json"));
+    let row = &c["rows"][0];
+    let run = PathBuf::from(row["run"].as_str().unwrap());
+    let samples = std::fs::read_to_string(run.join("leaders.jsonl")).expect("leaders.jsonl");
+    let first: Value = serde_json::from_str(samples.lines().next().unwrap()).unwrap();
+    assert_eq!(first["leaders"].as_array().unwrap().len(), 1, "{samples}");
+    let r = json(&run.join("results.json"));
+    let changes = r["leader_changes"].as_u64().expect("leader_changes");
+    assert_eq!(row["leader_changes"].as_u64(), Some(changes));
+    let losses = r["availability"]["leader_losses"].as_array().unwrap().len();
+    if losses > 0 {
+        assert!(changes >= 1, "a kill hit the leader: {samples}");
+    }
+    assert!(stdout.contains("leader changes seen:"), "{stdout}");
+}
