@@ -131,6 +131,17 @@ fn a_valid_and_an_invalid_system_side_by_side_and_rerendered_from_their_runs() {
     assert!(!html.contains("<i>bad</i>"), "unescaped system name");
     assert!(html.contains("&lt;i&gt;bad&lt;/i&gt;"));
     assert!(html.contains("v-valid") && html.contains("v-invalid"));
+    // Each run's report, linked relative to the page.
+    let links: Vec<&str> = html
+        .split("<a href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|l| l.starts_with("../../"))
+        .collect();
+    assert_eq!(links.len(), 2, "{links:?}");
+    for l in &links {
+        assert!(cmp[0].join(l).is_file(), "{l}");
+    }
     // Latency quantiles and rate for each system: four plots.
     assert_eq!(html.matches("<svg").count(), 4);
     let c = json(&cmp[0].join("compare.json"));

@@ -457,8 +457,10 @@ const SIDE_BY_SIDE: [&str; 2] = ["latency-quantiles", "rate"];
 /// as [`table`]), skipped faults and errors per system, then each plot of
 /// [`SIDE_BY_SIDE`] with one system beside the other. `runs[i]` is row
 /// `i`'s stored run, if any (for the plots). Every text from a run is
-/// escaped.
-pub fn render_html(c: &Comparison, runs: &[Option<StoredRun>]) -> String {
+/// escaped. With `base` (the directory the page is written to), each run
+/// under the same results directory links to its `report.html` by a
+/// relative path, so the results directory can be moved whole.
+pub fn render_html(c: &Comparison, runs: &[Option<StoredRun>], base: Option<&Path>) -> String {
     let mut out = String::with_capacity(64 * 1024);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
@@ -555,6 +557,9 @@ pub fn render_html(c: &Comparison, runs: &[Option<StoredRun>]) -> String {
         match (&r.run, &r.error) {
             (Some(d), _) => {
                 let _ = write!(out, "<code>{}</code>", esc(&d.display().to_string()));
+                if let Some(rel) = base.and_then(|b| report_link(b, d)) {
+                    let _ = write!(out, " — <a href=\"{}\">report</a>", esc(&rel));
+                }
                 if let Some(s) = r.seed {
                     let _ = write!(out, " (seed {s})");
                 }
@@ -577,6 +582,26 @@ pub fn render_html(c: &Comparison, runs: &[Option<StoredRun>]) -> String {
     plots(&mut out, c, runs);
     out.push_str("</body></html>\n");
     out
+}
+
+/// The relative link from a page in `base` (`<results>/compare/<time>/`)
+/// to the `report.html` of the run in `run` (`<results>/<test>/<time>/`),
+/// when both are under the same results directory and the report exists.
+fn report_link(base: &Path, run: &Path) -> Option<String> {
+    let root = base.parent()?.parent()?;
+    let rel = run.strip_prefix(root).ok()?;
+    if !run.join(crate::report::html::REPORT_FILE).is_file() {
+        return None;
+    }
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some(format!(
+        "../../{}/{}",
+        parts.join("/"),
+        crate::report::html::REPORT_FILE
+    ))
 }
 
 /// The plots of [`SIDE_BY_SIDE`], one section each, a figure per system.
@@ -659,7 +684,8 @@ pub fn write(
     let dir = RunDir::create(results, "compare", chrono::Utc::now()).map_err(|e| e.to_string())?;
     dir.write_json(JSON_FILE, c).map_err(|e| e.to_string())?;
     let html = dir.path.join(HTML_FILE);
-    std::fs::write(&html, render_html(c, runs)).map_err(|e| format!("{}: {e}", html.display()))?;
+    std::fs::write(&html, render_html(c, runs, Some(&dir.path)))
+        .map_err(|e| format!("{}: {e}", html.display()))?;
     Ok(Written {
         json: dir.path.join(JSON_FILE),
         html,
@@ -703,7 +729,7 @@ mod tests {
         assert!(t.contains("ERROR"), "{t}");
         assert!(t.contains("<b>x</b>: error: setup failed: <script>"), "{t}");
         assert_eq!(c.exit_code(), 254);
-        let h = render_html(&c, &[None]);
+        let h = render_html(&c, &[None], None);
         assert!(!h.contains("<script>") && !h.contains("<b>x</b>"), "{h}");
         assert!(h.contains("&lt;b&gt;x&lt;/b&gt;"));
     }
