@@ -32,7 +32,7 @@
 //! [`table`] renders the terminal table; [`render_html`] the
 //! self-contained `compare.html` (the report's style, escaper and plots:
 //! latency quantiles and throughput of each system side by side);
-//! [`write`] stores it with `compare.json` in
+//! [`write()`] stores it with `compare.json` in
 //! `results/compare/<time>/`.
 
 use crate::checker::{CheckResult, Validity};
@@ -387,7 +387,7 @@ const MEASURES: [&str; 9] = [
 
 /// The comparison as terminal text: one table (rows: systems; columns:
 /// the verdict, each checker's verdict with its anomaly count in
-/// parentheses, then [`MEASURES`]), then each system's skipped faults,
+/// parentheses, then the measures), then each system's skipped faults,
 /// errors and run directory. `color`: ANSI colours for verdicts.
 pub fn table(c: &Comparison, color: bool) -> String {
     let names = checker_names(&c.rows);
@@ -455,7 +455,7 @@ const SIDE_BY_SIDE: [&str; 2] = ["latency-quantiles", "rate"];
 
 /// The page: a summary of the shared test, the table (the same columns
 /// as [`table`]), skipped faults and errors per system, then each plot of
-/// [`SIDE_BY_SIDE`] with one system beside the other. `runs[i]` is row
+/// `SIDE_BY_SIDE` (latency quantiles, rate) with one system beside the other. `runs[i]` is row
 /// `i`'s stored run, if any (for the plots). Every text from a run is
 /// escaped. With `base` (the directory the page is written to), each run
 /// under the same results directory links to its `report.html` by a
