@@ -186,6 +186,7 @@ fn results(h: &History, spec: &TestSpec) -> Results {
         check_seconds: 0.0,
         promise: None,
         availability: Some(availability),
+        leader_changes: None,
     }
 }
 

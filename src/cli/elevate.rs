@@ -39,6 +39,10 @@ fn needs_root(cli: &Cli) -> Option<&'static str> {
             "`faultline suite` with tests on the local backend needs root (it creates \
              network namespaces, a bridge and iptables rules)",
         ),
+        Command::Compare(a) if super::compare::needs_root(a) => Some(
+            "`faultline compare` with a system on the local backend needs root (it creates \
+             network namespaces, a bridge and iptables rules)",
+        ),
         Command::Heal(_) => Some(
             "`faultline heal` needs root (it removes network namespaces, a bridge and \
              iptables rules)",

@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod check;
+pub mod compare;
 pub mod elevate;
 pub mod heal;
 pub mod node;
@@ -50,6 +51,13 @@ pub enum Command {
     Heal(heal::Args),
     /// Browse stored runs and their reports in a web browser.
     Serve(serve::Args),
+    /// Run the same test on several systems and compare them side by side.
+    ///
+    /// The same workload, nemesis, time limit, rate, concurrency and seed
+    /// on each system (a cluster name or file), one after the other, as
+    /// ordinary runs; then one table and results/compare/TIME/compare.html.
+    /// `--runs DIR1,DIR2` compares stored runs instead.
+    Compare(compare::Args),
     /// Run a list or matrix of tests; one table, one JUnit file, the worst
     /// exit code.
     Suite(suite::Args),
@@ -89,6 +97,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Heal(a) => heal::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Suite(a) => suite::run(a),
+        Command::Compare(a) => compare::run(a),
         Command::Probe(a) => probe::run(a),
     }
 }

@@ -9,7 +9,7 @@ use crate::checker::Validity;
 use crate::exit::{CliError, CmdResult};
 use crate::report::junit;
 use crate::runner::{self, Progress, RunError, RunOptions, RunOutcome};
-use crate::spec::{self, Concurrency, Overrides};
+use crate::spec::{self, Concurrency, Overrides, TestSpec};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -122,7 +122,8 @@ impl Args {
     }
 }
 
-fn run_error(e: RunError) -> CliError {
+/// A run failure as the command's error: bad input 254, internal 255.
+pub(crate) fn run_error(e: RunError) -> CliError {
     match e {
         RunError::BadInput(m) => CliError::bad_input(anyhow::anyhow!(m)),
         RunError::Internal(m) => CliError::internal(anyhow::anyhow!(m)),
@@ -142,6 +143,17 @@ fn print_summary(outcome: &RunOutcome) {
         crate::report::table::summary(&outcome.results, &outcome.dir, color)
     );
     let _ = out.flush();
+}
+
+/// Run one resolved test through the runner and print its summary (unless
+/// `opts` is quiet): the one code path of a run for `faultline test` and
+/// `faultline compare`.
+pub(crate) fn run_one(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, CliError> {
+    let outcome = runner::run(spec, opts).map_err(run_error)?;
+    if opts.progress != Progress::Quiet {
+        print_summary(&outcome);
+    }
+    Ok(outcome)
 }
 
 /// Run `faultline test`, writing the `--junit` report (also of a test that
@@ -206,7 +218,7 @@ fn run_tests(args: &Args, junit: &mut Vec<junit::TestSuite>) -> CmdResult {
             println!("run {}/{}: seed {}", i + 1, spec.test_count, one.seed);
         }
         let started = std::time::Instant::now();
-        let outcome = runner::run(&one, &opts).map_err(run_error)?;
+        let outcome = run_one(&one, &opts)?;
         let classname = if spec.test_count > 1 {
             format!("{} (seed {})", one.name, one.seed)
         } else {
@@ -218,9 +230,6 @@ fn run_tests(args: &Args, junit: &mut Vec<junit::TestSuite>) -> CmdResult {
             &classname,
             started.elapsed().as_secs_f64(),
         ));
-        if opts.progress != Progress::Quiet {
-            print_summary(&outcome);
-        }
         verdict = outcome.verdict;
         if verdict != Validity::Valid {
             if spec.test_count > 1 {

@@ -9,6 +9,11 @@ use crate::history::{History, OpType};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
+/// The `f` of the nemesis op that records a fault the Db cannot take
+/// (`{"skipped": reason}`, an `info` completion at the start of the main
+/// phase): it did nothing, so it is no fault interval.
+pub const SKIP_F: &str = "skip";
+
 /// One fault of the nemesis, from its start op to its stop op, for reports
 /// to shade. Times are ns since the main phase started (the history's
 /// clock).
@@ -41,7 +46,7 @@ pub fn pair(history: &History, stops: &HashSet<String>) -> (Vec<FaultInterval>, 
     let mut open: Vec<usize> = Vec::new();
     let mut errors = Vec::new();
     for op in history.ops.iter().filter(|o| o.process.is_nemesis()) {
-        if op.kind == OpType::Invoke {
+        if op.kind == OpType::Invoke || op.f == SKIP_F {
             continue;
         }
         if let Some(e) = &op.error {
@@ -128,6 +133,30 @@ mod tests {
         assert!(!iv[1].ok);
         assert_eq!(iv[1].end, Some(12));
         assert_eq!(errs, vec!["start-partition: iptables failed".to_string()]);
+    }
+
+    #[test]
+    fn a_skip_op_is_no_fault_and_closes_none() {
+        let mut ops = Vec::new();
+        let mut push = |kind: OpType, f: &str, v: serde_json::Value, t: u64| {
+            let mut o = Op::invoke(Process::Nemesis, f, v);
+            o.kind = kind;
+            o.time = t;
+            ops.push(o);
+        };
+        push(OpType::Invoke, SKIP_F, json!(null), 0);
+        push(OpType::Info, SKIP_F, json!({"skipped": "clock: no"}), 0);
+        push(OpType::Ok, "kill", json!({"killed": ["n1"]}), 2);
+        push(OpType::Info, SKIP_F, json!({"skipped": "pause: no"}), 3);
+        push(OpType::Ok, "start", json!({"started": ["n1"]}), 5);
+        let stops: HashSet<String> = ["start".to_string()].into();
+        let (iv, errs) = pair(&History::new(ops), &stops);
+        assert_eq!(iv.len(), 1, "{iv:?}");
+        assert_eq!(
+            (iv[0].f.as_str(), iv[0].start, iv[0].end),
+            ("kill", 2, Some(5))
+        );
+        assert!(errs.is_empty());
     }
 
     /// Regression: with one "open" slot, a kill's `start` closed the

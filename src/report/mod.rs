@@ -13,6 +13,7 @@
 //! set (to anything), no ANSI colour is written.
 
 pub mod availability;
+pub mod compare;
 pub mod html;
 pub mod junit;
 pub mod latency;

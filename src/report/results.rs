@@ -85,6 +85,15 @@ pub struct Results {
     /// intervals. Absent in runs stored before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<crate::report::availability::Availability>,
+    /// How many times the leader changed during the run, as the sampler of
+    /// `runner::leaders` saw it (`leaders.jsonl`): the samples whose sole
+    /// leader (exactly one node claiming) is a node that was not the sole
+    /// leader of the sample before, the run's first leader not counted —
+    /// a move `n1 → n2` and a loss and return `n1 → none → n1` count one
+    /// each. Absent when the Db cannot tell its leader (the memory Db) and
+    /// in runs stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_changes: Option<u64>,
 }
 
 impl Results {

@@ -87,6 +87,9 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
     for s in &n.skipped {
         out.push_str(&format!("  skipped: {s}\n"));
     }
+    if let Some(c) = results.leader_changes {
+        out.push_str(&format!("leader changes seen: {c} (leaders.jsonl)\n"));
+    }
     if let Some(share) = n.quorum_share {
         out.push_str(&format!(
             "quorum up: {:.0} % of the main phase\n",
@@ -239,6 +242,7 @@ mod tests {
             check_seconds: 0.0,
             promise: None,
             availability: None,
+            leader_changes: None,
         }
     }
 

@@ -89,6 +89,9 @@ pub struct RunFacts {
     pub phases: Vec<Phase>,
     /// Warnings.
     pub warnings: Vec<String>,
+    /// Leader changes the sampler saw (`runner::leaders`); `None` when the
+    /// Db cannot tell its leader.
+    pub leader_changes: Option<u64>,
 }
 
 /// Assemble `results.json`.
@@ -130,6 +133,7 @@ pub fn results(spec: &TestSpec, history: &History, checked: Checked, facts: RunF
         check_seconds: (secs * 1000.0).round() / 1000.0,
         promise,
         availability: Some(availability),
+        leader_changes: facts.leader_changes,
     }
 }
 
@@ -148,6 +152,7 @@ pub fn reanalyze(run: &StoredRun) -> Result<Results, ReportError> {
             skipped: p.nemesis.skipped.clone(),
             phases: p.phases.clone(),
             warnings,
+            leader_changes: p.leader_changes,
         },
         None => RunFacts {
             interrupted: Some(

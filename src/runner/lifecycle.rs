@@ -15,6 +15,7 @@
 //! nothing between setup and heal returns early.
 
 use super::faults::Faults;
+use super::leaders::{self, Sampler};
 use super::log::RunLog;
 use super::recorder::Recorder;
 use super::schedule::{rng, Pacer, Stream};
@@ -24,7 +25,8 @@ use super::{RunError, RunOptions};
 use crate::db::registry::{self, DbContext};
 use crate::db::{Cluster, Db};
 use crate::generator::Generator;
-use crate::history::History;
+use crate::history::{History, Op, OpType, Process};
+use crate::nemesis::intervals::SKIP_F;
 use crate::nemesis::package;
 use crate::remote::backend::{self, Backend, BackendError};
 use crate::remote::Node;
@@ -35,7 +37,7 @@ use crate::spec::TestSpec;
 use crate::store::RunDir;
 use crate::workload::Workload;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -396,6 +398,11 @@ async fn with_cluster(
         faults,
         schedule: pkg.schedule,
         final_ops: pkg.final_ops,
+        leaders: cluster
+            .db
+            .capabilities()
+            .primaries
+            .then(|| dir.path.join(leaders::LEADERS_FILE)),
     };
     let env = Arc::new(Env {
         workload,
@@ -412,6 +419,40 @@ struct Nemesis {
     faults: Faults,
     schedule: Box<dyn Generator>,
     final_ops: Vec<(String, serde_json::Value)>,
+    /// Where to sample the leaders to; `None` when the Db cannot tell them.
+    leaders: Option<PathBuf>,
+}
+
+/// Record each fault the Db cannot take in the history, as a nemesis op
+/// `skip` that completes `info` with `{"skipped": reason}`: the history
+/// says what the nemesis would have done and why it did not. Such ops are
+/// no fault intervals ([`crate::nemesis::intervals::pair`] leaves them out).
+fn record_skipped(recorder: &Recorder, skipped: &[String]) {
+    for reason in skipped {
+        let invoke = recorder.record(Op::invoke(
+            Process::Nemesis,
+            SKIP_F,
+            serde_json::Value::Null,
+        ));
+        recorder.record(invoke.complete(OpType::Info, serde_json::json!({ "skipped": reason })));
+    }
+}
+
+/// Start the leader sampler (see [`leaders`]) when the Db can tell its
+/// leader; a sampler that cannot start is a warning.
+fn start_sampler(env: &Env, path: Option<PathBuf>) -> Option<Sampler> {
+    let path = path?;
+    let s = Sampler::start(
+        env.cluster.clone(),
+        env.recorder.t0(),
+        leaders::SAMPLE_EVERY,
+        path,
+    );
+    if s.is_none() {
+        env.log
+            .warn("cannot start the leader sampler: leader changes not counted");
+    }
+    s
 }
 
 /// Set up the nemesis, then run the phases. From the nemesis setup on,
@@ -429,6 +470,7 @@ async fn with_nemesis(
         faults,
         schedule,
         final_ops,
+        leaders,
     } = nemesis;
     let (log, stop, recorder) = (&env.log, &env.stop, &env.recorder);
     let term = log.terminal().clone();
@@ -440,7 +482,10 @@ async fn with_nemesis(
         log.warn(format!("nemesis {} setup failed: {e}", facts.nemesis));
     }
     let mut workers = Worker::spawn_all(&env, spec.concurrency);
+    let mut sampler = None;
     if setup.is_ok() {
+        record_skipped(recorder, &facts.skipped);
+        sampler = start_sampler(&env, leaders);
         workers = main_phase(spec, &env, &faults, schedule, workers, &mut timeline).await;
     }
     let final_ops = if setup.is_ok() { final_ops } else { Vec::new() };
@@ -450,6 +495,18 @@ async fn with_nemesis(
     }
     if setup.is_ok() && !stop.is_set() {
         final_phase(spec, &env, workers, &mut timeline).await;
+    }
+    if let Some(s) = sampler {
+        match blocking("leader sampler", move || s.stop()).await {
+            Ok(seen) => {
+                if let Some(e) = seen.error {
+                    log.warn(format!("leaders: {e}"));
+                    facts.warnings.push(format!("leaders: {e}"));
+                }
+                facts.leader_changes = Some(seen.changes);
+            }
+            Err(e) => log.warn(e.to_string()),
+        }
     }
 
     let (history, err) = recorder.finish();

@@ -27,6 +27,7 @@
 //! threads, not from inside a runtime.
 
 pub mod faults;
+pub mod leaders;
 pub mod lifecycle;
 pub mod log;
 pub mod recorder;

@@ -467,6 +467,12 @@ fn summary(out: &mut String, input: &ReportInput<'_>, verdict: Option<Validity>)
                 }),
             );
         }
+        if let Some(c) = r.leader_changes {
+            kv(
+                "leader changes",
+                format!("{c} (seen every 250 ms, <code>leaders.jsonl</code>)"),
+            );
+        }
         if let Some(q) = r.nemesis.quorum_share {
             kv("quorum up", pct(Some(q)));
         }
