@@ -94,8 +94,9 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
 /// The section of a cluster file describing a bring-your-own system
 /// (`custom:`), only with `db: custom`.
 ///
-/// A cluster with `db: custom` and no section runs [`CustomSpec::default`]:
-/// faultline's own refkv described as bring-your-own.
+/// A cluster with `db: custom` must have one (a forgotten section is an
+/// error, not a silent default). [`CustomSpec::default`] is faultline's own
+/// refkv described as bring-your-own, for tests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CustomSpec {
@@ -545,6 +546,11 @@ fn check(cluster: &ClusterSpec) -> Result<(), FieldError> {
             ),
         )),
         Some(s) => check_spec(s),
+        None if cluster.db == NAME => Err(FieldError::new(
+            NAME,
+            "db custom needs a `custom:` section describing the system (at least \
+             `start`); see docs/bring-your-own.md",
+        )),
         None => Ok(()),
     }
 }
@@ -555,7 +561,9 @@ fn build(cluster: &ClusterSpec, ctx: &DbContext) -> Result<Arc<dyn Db>, DbError>
         None => std::env::current_exe()
             .map_err(|e| DbError::Other(format!("cannot find faultline's own binary: {e}")))?,
     };
-    let spec = cluster.custom.clone().unwrap_or_default();
+    let spec = cluster.custom.clone().ok_or_else(|| {
+        DbError::Other("db custom needs a `custom:` section describing the system".into())
+    })?;
     check_spec(&spec).map_err(|e| DbError::Other(format!("{}: {}", e.field, e.message)))?;
     let cwd = std::env::current_dir()
         .map_err(|e| DbError::Other(format!("cannot read the working directory: {e}")))?;
@@ -999,14 +1007,19 @@ mod tests {
         assert_eq!(s.start[0], "{binary}");
     }
 
-    /// What the registry's `every_entry_builds...` asks of this entry.
+    /// A forgotten section is an error naming it, not a silent refkv;
+    /// with one, the entry builds what it names, with its promise.
     #[test]
-    fn the_entry_builds_without_a_section_with_its_promise() {
-        let cluster = ClusterSpec {
+    fn the_entry_needs_its_section_and_builds_with_its_promise() {
+        let mut cluster = ClusterSpec {
             db: NAME.into(),
             backend: "local".into(),
             ..ClusterSpec::default()
         };
+        let e = super::super::registry::check_sections(&cluster).unwrap_err();
+        assert_eq!(e.field, "custom");
+        assert!(build(&cluster, &DbContext::default()).is_err());
+        cluster.custom = Some(CustomSpec::default());
         assert_eq!(super::super::registry::check(&cluster), Ok(()));
         assert_eq!(super::super::registry::check_sections(&cluster), Ok(()));
         let db = build(&cluster, &DbContext::default()).expect("builds");

@@ -137,6 +137,9 @@ mod tests {
             let cluster = ClusterSpec {
                 db: e.name.into(),
                 backend: e.backends[0].into(),
+                // The one Db with a required section: refkv described as
+                // bring-your-own.
+                custom: (e.name == super::custom::NAME).then(Default::default),
                 ..ClusterSpec::default()
             };
             assert_eq!(check(&cluster), Ok(()), "{}", e.name);
