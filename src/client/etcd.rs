@@ -181,7 +181,11 @@ fn u64_field(v: &Value, field: &str) -> Option<u64> {
 
 /// The first kv of a range response, decoded.
 fn seen_of_range(r: &Value) -> Result<Seen, String> {
-    match r.get("kvs").and_then(Value::as_array).and_then(|a| a.first()) {
+    match r
+        .get("kvs")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         None => Ok(Seen {
             value: None,
             mod_revision: 0,
@@ -529,7 +533,9 @@ mod tests {
         // The same value always gives the same bytes: cas compares bytes.
         assert_eq!(encode_value(&json!(42)), encode_value(&json!(42)));
         assert!(decode_value("!!!").unwrap_err().contains("base64"));
-        assert!(decode_value(&B64.encode("{nope")).unwrap_err().contains("JSON"));
+        assert!(decode_value(&B64.encode("{nope"))
+            .unwrap_err()
+            .contains("JSON"));
     }
 
     #[test]
@@ -543,7 +549,10 @@ mod tests {
             (11, "etcdserver: mvcc: required revision has been compacted"),
         ] {
             let e = classify_error_answer(Sc::BAD_REQUEST, body(code, m).as_bytes(), "write", &b);
-            assert!(matches!(e, KvError::Definite(ref s) if s.contains(m)), "{e:?}");
+            assert!(
+                matches!(e, KvError::Definite(ref s) if s.contains(m)),
+                "{e:?}"
+            );
         }
         for (code, m) in [
             (14, "etcdserver: request timed out"),
@@ -560,7 +569,10 @@ mod tests {
                 "write",
                 &b,
             );
-            assert!(matches!(e, KvError::Indefinite(ref s) if s.contains(m)), "{e:?}");
+            assert!(
+                matches!(e, KvError::Indefinite(ref s) if s.contains(m)),
+                "{e:?}"
+            );
         }
         for bare in [&b""[..], b"Service Unavailable", b"{\"error\":\"x\"}"] {
             let e = classify_error_answer(Sc::BAD_GATEWAY, bare, "write", &b);
