@@ -23,6 +23,12 @@
 //! member answers nothing, so it is `None`); member ids are mapped to node
 //! names through `/v3/cluster/member/list`, asked once and cached.
 //!
+//! `consensus_state` reports `leader` or `follower` only: etcd's status does
+//! not say when a member campaigns. The `double-vote` choreography ends
+//! `incomplete` on etcd ("still leads after 10 s"), most likely because
+//! etcd's rafthttp streams are opened by the *receiving* member, so
+//! blocking the connections a peer opened does not silence it.
+//!
 //! The data plane is [`crate::client::etcd::EtcdClient`]. etcd's default
 //! reads are linearizable (ReadIndex through the leader), so the promise
 //! is [`Consistency::Linearizable`].
