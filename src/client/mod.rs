@@ -69,5 +69,6 @@ pub trait KvClient: Send + Sync {
     async fn txn(&self, ops: Vec<MicroOp>) -> Result<Vec<MicroOp>, KvError>;
 }
 
+pub mod etcd;
 pub mod memory;
 pub mod refkv;
