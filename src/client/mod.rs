@@ -71,3 +71,4 @@ pub trait KvClient: Send + Sync {
 
 pub mod memory;
 pub mod refkv;
+pub mod zookeeper;
