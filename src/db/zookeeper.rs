@@ -109,11 +109,11 @@ fn check(cluster: &ClusterSpec) -> Result<(), FieldError> {
     ];
     for (i, (field, port)) in ports.iter().enumerate() {
         if *port == 0 {
-            return Err(FieldError::new(*field, "must not be 0"));
+            return Err(FieldError::new(field, "must not be 0"));
         }
         if let Some((other, _)) = ports[..i].iter().find(|(_, p)| p == port) {
             return Err(FieldError::new(
-                *field,
+                field,
                 format!("equals {} ({port})", other.trim_start_matches("zookeeper.")),
             ));
         }
