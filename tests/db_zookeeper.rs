@@ -42,6 +42,10 @@ fn zookeeper_ensemble_elects_fails_over_rejoins_and_cleans_up() {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         assert!(String::from_utf8_lossy(&cmdline).contains("QuorumPeerMain"));
 
+        // Clock faults are declared unsupported, with the reason.
+        let clock = db.capabilities().clock.unwrap_err();
+        assert!(clock.contains("libfaketime"), "{clock}");
+
         let leaders = db.primaries(&c);
         assert_eq!(leaders.len(), 1, "{leaders:?}");
         let leader = c.node(&leaders[0]).unwrap().clone();

@@ -17,6 +17,8 @@
 //! A node that reports no mode does not serve. `await_ready` waits for a
 //! leader and a write and read round trip through it.
 //!
+//! Clock faults are declared unsupported ([`CLOCK_UNSUPPORTED`] says why).
+//!
 //! Clients ([`ZooKeeperClient`]) hold one session each, to one node, and read
 //! in the cluster file's [`ReadMode`]; what the Db promises follows it.
 //! Only addresses in 10.213.7.0/24 or 127.0.0.0/8 are ever contacted.
@@ -141,6 +143,13 @@ pub const TICK_MS: u64 = 250;
 pub const SESSION_TIMEOUT: Duration = Duration::from_millis(4_000);
 /// Per-call bound of the data-plane clients.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// Why clock faults are not offered: measured on this project's machine,
+/// the JVM under libfaketime (re-reading the offset file on every clock
+/// call, as the clock nemesis needs) started a 3-node ensemble in 50 s
+/// instead of 2 s, one follower still not serving then; a slowed JVM
+/// would test a different system. Skipped visibly rather than faked.
+pub const CLOCK_UNSUPPORTED: &str = "ZooKeeper's JVM is too slow under libfaketime here \
+     (3-node ensemble up in 50 s instead of 2 s), so clock faults are not applied";
 /// Timeout of one `srvr` query.
 const SRVR_TIMEOUT: Duration = Duration::from_millis(500);
 /// The key `await_ready` writes; workloads never use it.
@@ -393,11 +402,7 @@ impl Db for ZooKeeper {
             kill: true,
             pause: true,
             primaries: true,
-            clock: Err(
-                "faultline's ZooKeeper Db does not run the JVM under libfaketime \
-                        (not wired up or verified yet)"
-                    .to_string(),
-            ),
+            clock: Err(CLOCK_UNSUPPORTED.to_string()),
         }
     }
 
