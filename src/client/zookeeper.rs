@@ -18,8 +18,9 @@
 //!
 //! Writes: `write` is `setData` (creating the znode when missing); `cas` is
 //! `getData` (after `sync` in sync mode), compare, then `setData` with the
-//! version read, so a concurrent change makes it fail (`BadVersion`: the
-//! set did not happen, the cas returns false). A multi-key transaction reads
+//! version read; when a concurrent change beat it (`BadVersion`: the set did
+//! not happen) it reads and compares again, so it returns false only when
+//! it read a value other than `from`. A multi-key transaction reads
 //! every key's data and version, evaluates the micro-ops, then commits one
 //! `multi`: `setData` at the version read (or `create` for an absent key)
 //! for each written key, `check` at the version read for each key only read
@@ -346,25 +347,30 @@ impl ZooKeeperClient {
     async fn cas_inner(&self, key: &str, from: &Value, to: &Value) -> Result<bool, KvError> {
         let path = key_path(key)?;
         let zk = self.zk().await?;
-        // Nothing is written before the setData: failures so far are definite.
-        self.maybe_sync(&zk, &path).await.map_err(definite)?;
-        let (data, stat) = match zk.get_data(&path).await {
-            Ok(r) => r,
-            Err(zk::Error::NoNode) => return Ok(false),
-            Err(e) => return Err(definite(classify("getData", &e))),
-        };
-        if data.is_empty() || decode_value(key, &data)? != *from {
-            return Ok(false);
+        let data = encode_value(to);
+        for _ in 0..CONFLICT_RETRIES {
+            // Nothing is written before the setData: failures so far are
+            // definite.
+            self.maybe_sync(&zk, &path).await.map_err(definite)?;
+            let (old, stat) = match zk.get_data(&path).await {
+                Ok(r) => r,
+                Err(zk::Error::NoNode) => return Ok(false),
+                Err(e) => return Err(definite(classify("getData", &e))),
+            };
+            if old.is_empty() || decode_value(key, &old)? != *from {
+                return Ok(false);
+            }
+            match zk.set_data(&path, &data, Some(stat.version)).await {
+                Ok(_) => return Ok(true),
+                // Changed since the read: the set did not happen; read again.
+                Err(zk::Error::BadVersion) | Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(classify("setData", &e)),
+            }
         }
-        match zk
-            .set_data(&path, &encode_value(to), Some(stat.version))
-            .await
-        {
-            Ok(_) => Ok(true),
-            // Changed since the read: the set did not happen.
-            Err(zk::Error::BadVersion) | Err(zk::Error::NoNode) => Ok(false),
-            Err(e) => Err(classify("setData", &e)),
-        }
+        Err(KvError::Definite(format!(
+            "cas {key}: the value kept changing between read and set \
+             ({CONFLICT_RETRIES} attempts)"
+        )))
     }
 
     /// One append to a key kept as children (see the module doc).
