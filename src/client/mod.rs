@@ -72,3 +72,4 @@ pub trait KvClient: Send + Sync {
 pub mod etcd;
 pub mod memory;
 pub mod refkv;
+pub mod zookeeper;
