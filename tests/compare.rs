@@ -290,12 +290,13 @@ fn root_or_skip(test: &str) -> bool {
     true
 }
 
-/// A real 3-node refkv cluster under kills for 8 s: the leader sampler
-/// writes `leaders.jsonl`, `leader_changes` is counted, and a kill that
-/// hit the leader shows as a leader change. Needs root; skips otherwise.
+/// refkv and etcd, 3 nodes each, under kills for 8 s: the table prints one
+/// valid row per system, each run's leader sampler writes
+/// `leaders.jsonl` and `leader_changes` is counted, and a kill that hit
+/// the leader shows as a leader change. Needs root; skips otherwise.
 #[test]
-fn compare_on_a_local_refkv_cluster_counts_leader_changes() {
-    if !root_or_skip("compare_on_a_local_refkv_cluster_counts_leader_changes") {
+fn compare_refkv_and_etcd_prints_the_table_and_counts_leader_changes() {
+    if !root_or_skip("compare_refkv_and_etcd_prints_the_table_and_counts_leader_changes") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -303,7 +304,8 @@ fn compare_on_a_local_refkv_cluster_counts_leader_changes() {
     let out = faultline(dir.path())
         .args([
             "compare",
-            "refkv-3",
+            "--db",
+            "refkv-3,etcd-3",
             "--nemesis",
             "kill",
             "--time-limit",
@@ -326,19 +328,31 @@ fn compare_on_a_local_refkv_cluster_counts_leader_changes() {
         "{stdout}\n{}",
         text(&out.stderr)
     );
+    let table: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("refkv-3") || l.contains("etcd-3"))
+        .collect();
+    assert!(
+        table.iter().any(|l| l.contains("refkv-3")) && table.iter().any(|l| l.contains("etcd-3")),
+        "{stdout}"
+    );
     let cmp = comparisons(&results);
     let c = json(&cmp[0].join("compare.json"));
-    let row = &c["rows"][0];
-    let run = PathBuf::from(row["run"].as_str().unwrap());
-    let samples = std::fs::read_to_string(run.join("leaders.jsonl")).expect("leaders.jsonl");
-    let first: Value = serde_json::from_str(samples.lines().next().unwrap()).unwrap();
-    assert_eq!(first["leaders"].as_array().unwrap().len(), 1, "{samples}");
-    let r = json(&run.join("results.json"));
-    let changes = r["leader_changes"].as_u64().expect("leader_changes");
-    assert_eq!(row["leader_changes"].as_u64(), Some(changes));
-    let losses = r["availability"]["leader_losses"].as_array().unwrap().len();
-    if losses > 0 {
-        assert!(changes >= 1, "a kill hit the leader: {samples}");
+    let rows = c["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{c}");
+    for row in rows {
+        assert_eq!(row["valid"], "valid", "{row}");
+        let run = PathBuf::from(row["run"].as_str().unwrap());
+        let samples = std::fs::read_to_string(run.join("leaders.jsonl")).expect("leaders.jsonl");
+        let first: Value = serde_json::from_str(samples.lines().next().unwrap()).unwrap();
+        assert_eq!(first["leaders"].as_array().unwrap().len(), 1, "{samples}");
+        let r = json(&run.join("results.json"));
+        let changes = r["leader_changes"].as_u64().expect("leader_changes");
+        assert_eq!(row["leader_changes"].as_u64(), Some(changes));
+        let losses = r["availability"]["leader_losses"].as_array().unwrap().len();
+        if losses > 0 {
+            assert!(changes >= 1, "a kill hit the leader: {samples}");
+        }
     }
     assert!(stdout.contains("leader changes seen:"), "{stdout}");
 }

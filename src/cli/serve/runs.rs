@@ -192,6 +192,10 @@ pub fn read_run(root: &Path, test_dir: OsString, start_dir: OsString) -> RunRow 
         ops: None,
         notes: Vec::new(),
     };
+    if let Ok(Some(bytes)) = read_small(root, &dir.join(COMPARE_FILE)) {
+        comparison_row(&mut row, &bytes);
+        return row;
+    }
     match read_small(root, &dir.join(RESULTS_FILE)) {
         Ok(Some(bytes)) => match parse_json::<IndexResults>(&bytes) {
             Ok(r) => {
@@ -240,6 +244,42 @@ pub fn read_run(root: &Path, test_dir: OsString, start_dir: OsString) -> RunRow 
         Err(why) => row.notes.push(format!("{HISTORY_FILE}: {why}")),
     }
     row
+}
+
+/// What `faultline compare` writes beside `compare.html`.
+const COMPARE_FILE: &str = "compare.json";
+
+/// The part of `compare.json` the index shows.
+#[derive(serde::Deserialize)]
+struct IndexComparison {
+    rows: Vec<IndexComparisonRow>,
+}
+
+#[derive(serde::Deserialize)]
+struct IndexComparisonRow {
+    system: String,
+    exit: u8,
+}
+
+/// A comparison's row: `compare SYSTEMS`, with the worst verdict of its
+/// systems (an error of one counts as unknown) and a note pointing at
+/// `compare.html`.
+fn comparison_row(row: &mut RunRow, bytes: &[u8]) {
+    match parse_json::<IndexComparison>(bytes) {
+        Ok(c) => {
+            let systems: Vec<&str> = c.rows.iter().map(|r| r.system.as_str()).collect();
+            row.test = format!("compare {}", systems.join(", "));
+            let worst = crate::exit::worst(c.rows.iter().map(|r| r.exit));
+            row.verdict = match worst {
+                0 => Verdict::Valid,
+                1 => Verdict::Invalid,
+                _ => Verdict::Unknown,
+            };
+            row.notes
+                .push("a comparison: open compare.html for the table".into());
+        }
+        Err(why) => row.verdict = Verdict::Unreadable(format!("{COMPARE_FILE}: {why}")),
+    }
 }
 
 /// `bytes` as JSON of `T`; the error names the field and the place.
@@ -319,6 +359,25 @@ fn last_op_time(root: &Path, path: &Path) -> Result<Option<u64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comparison_is_a_row_with_its_systems_and_worst_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("compare").join("20261207T190000.000Z");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(
+            run.join(COMPARE_FILE),
+            r#"{"created":"x","test":"t","rows":[{"system":"refkv-3","exit":0},{"system":"etcd-3","exit":1}]}"#,
+        )
+        .unwrap();
+        let rows = scan(dir.path()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].test, "compare refkv-3, etcd-3");
+        assert_eq!(rows[0].verdict, Verdict::Invalid);
+        std::fs::write(run.join(COMPARE_FILE), "{").unwrap();
+        let rows = scan(dir.path()).unwrap();
+        assert!(matches!(rows[0].verdict, Verdict::Unreadable(_)));
+    }
 
     #[test]
     fn start_times_parse_from_directory_names() {
