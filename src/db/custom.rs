@@ -23,7 +23,9 @@
 //! they live here rather than in a helper shared with refkv.
 
 use super::registry::{DbContext, DbEntry};
-use super::support::{block_on, join_all, node_url, BrokenClient, Daemons};
+use super::support::{
+    block_on, join_all, node_url, poll_ready, remove_data_dir, BrokenClient, Daemons,
+};
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
 use crate::client::KvClient;
@@ -36,7 +38,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The name of this Db in a cluster file's `db`.
 pub const NAME: &str = "custom";
@@ -822,11 +824,7 @@ impl Db for Custom {
             let _ = node.remote.wait_exit(pid, Duration::from_secs(5));
         }
         self.daemons.kill(node)?;
-        let data = node.data_dir.display().to_string();
-        // Never `rm -rf` something that is not a node's own directory.
-        if node.data_dir.components().count() > 2 {
-            node.remote.exec_ok(&["rm", "-rf", &data])?;
-        }
+        remove_data_dir(node)?;
         if self.spec.faketime {
             let ft = faketime::offset_file(&node.name).display().to_string();
             node.remote.exec(&["rm", "-f", &ft])?;
@@ -874,16 +872,25 @@ impl Db for Custom {
     }
 
     fn await_ready(&self, cluster: &Cluster, timeout: Duration) -> Result<(), DbError> {
-        let deadline = Instant::now() + timeout;
-        let mut nonce: u64 = 0;
-        let mut last: String;
-        loop {
-            let down: Vec<String> = self
-                .query(cluster, &self.spec.ready.path)
-                .into_iter()
-                .filter_map(|(n, r)| r.err().map(|e| format!("{n}: {e}")))
-                .collect();
-            if down.is_empty() {
+        let what = self.spec.name.as_str();
+        poll_ready(
+            cluster,
+            what,
+            timeout,
+            Duration::from_millis(100),
+            |nonce| {
+                let down: Vec<String> = self
+                    .query(cluster, &self.spec.ready.path)
+                    .into_iter()
+                    .filter_map(|(n, r)| r.err().map(|e| format!("{n}: {e}")))
+                    .collect();
+                if !down.is_empty() {
+                    return Err(format!(
+                        "GET {} failed: {}",
+                        self.spec.ready.path,
+                        down.join("; ")
+                    ));
+                }
                 let leader = self
                     .named_leaders(cluster)
                     .into_iter()
@@ -894,32 +901,11 @@ impl Db for Custom {
                     (_, Some(l)) => Some(l),
                     (LeaderSpec::Keyword(_), None) => cluster.nodes.first().cloned(),
                 };
-                match target {
-                    Some(node) => {
-                        nonce += 1;
-                        match self.write_read(&node, nonce) {
-                            Ok(()) => return Ok(()),
-                            Err(e) => last = format!("through {}: {e}", node.name),
-                        }
-                    }
-                    None => last = "no node names a leader yet".into(),
-                }
-            } else {
-                last = format!("GET {} failed: {}", self.spec.ready.path, down.join("; "));
-            }
-            if Instant::now() >= deadline {
-                let first = cluster
-                    .nodes
-                    .first()
-                    .map(|n| n.name.clone())
-                    .unwrap_or_default();
-                return Err(DbError::NotReady {
-                    node: first,
-                    reason: format!("{} not serving after {timeout:?}: {last}", self.spec.name),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                let node = target.ok_or("no node names a leader yet")?;
+                self.write_read(&node, nonce)
+                    .map_err(|e| format!("through {}: {e}", node.name))
+            },
+        )
     }
 
     fn log_files(&self, cluster: &Cluster, node: &Node) -> Vec<PathBuf> {

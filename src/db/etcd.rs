@@ -34,7 +34,10 @@
 //! is [`Consistency::Linearizable`].
 
 use super::registry::{DbContext, DbEntry};
-use super::support::{block_on, ensure_installed, join_all, node_url, BrokenClient, Daemons};
+use super::support::{
+    block_on, ensure_installed, join_all, node_url, poll_ready, remove_data_dir, BrokenClient,
+    Daemons,
+};
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::etcd::{EtcdClient, CLIENT_TIMEOUT};
 use crate::client::KvClient;
@@ -46,7 +49,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The name of this Db in a cluster file's `db`.
 pub const NAME: &str = "etcd";
@@ -452,11 +455,7 @@ impl Db for Etcd {
 
     fn teardown(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
         self.kill(cluster, node)?;
-        let data = node.data_dir.display().to_string();
-        // Never `rm -rf` something that is not a node's own directory.
-        if node.data_dir.components().count() > 2 {
-            node.remote.exec_ok(&["rm", "-rf", &data])?;
-        }
+        remove_data_dir(node)?;
         Ok(())
     }
 
@@ -488,26 +487,18 @@ impl Db for Etcd {
     }
 
     fn await_ready(&self, cluster: &Cluster, timeout: Duration) -> Result<(), DbError> {
-        let deadline = Instant::now() + timeout;
-        let mut nonce: u64 = 0;
-        loop {
-            let statuses = self.statuses(cluster);
-            let leader = statuses
-                .iter()
-                .find(|(_, s)| s.as_ref().is_ok_and(MemberStatus::is_leader))
-                .and_then(|(n, _)| cluster.node(n));
-            let last = match leader {
-                Some(node) => {
-                    nonce += 1;
-                    match self.write_read(node, nonce) {
-                        Ok(true) => return Ok(()),
-                        Ok(false) => {
-                            format!("leader {}: read did not see the write", node.name)
-                        }
-                        Err(e) => format!("leader {}: put and get failed: {e}", node.name),
-                    }
-                }
-                None => {
+        poll_ready(
+            cluster,
+            NAME,
+            timeout,
+            Duration::from_millis(100),
+            |nonce| {
+                let statuses = self.statuses(cluster);
+                let leader = statuses
+                    .iter()
+                    .find(|(_, s)| s.as_ref().is_ok_and(MemberStatus::is_leader))
+                    .and_then(|(n, _)| cluster.node(n));
+                let Some(node) = leader else {
                     let states = statuses
                         .iter()
                         .map(|(n, s)| match s {
@@ -517,22 +508,15 @@ impl Db for Etcd {
                         })
                         .collect::<Vec<_>>()
                         .join("; ");
-                    format!("no member leads ({states})")
+                    return Err(format!("no member leads ({states})"));
+                };
+                match self.write_read(node, nonce) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(format!("leader {}: read did not see the write", node.name)),
+                    Err(e) => Err(format!("leader {}: put and get failed: {e}", node.name)),
                 }
-            };
-            if Instant::now() >= deadline {
-                let first = cluster
-                    .nodes
-                    .first()
-                    .map(|n| n.name.clone())
-                    .unwrap_or_default();
-                return Err(DbError::NotReady {
-                    node: first,
-                    reason: format!("etcd not serving after {timeout:?}: {last}"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            },
+        )
     }
 
     fn log_files(&self, _cluster: &Cluster, node: &Node) -> Vec<PathBuf> {

@@ -16,7 +16,9 @@
 //! 10.213.7.0/24 or 127.0.0.0/8 are ever contacted.
 
 use super::registry::{DbContext, DbEntry};
-use super::support::{block_on, join_all, node_url, BrokenClient, Daemons};
+use super::support::{
+    block_on, join_all, node_url, poll_ready, remove_data_dir, BrokenClient, Daemons,
+};
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
 use crate::client::KvClient;
@@ -29,7 +31,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How a refkv cluster is run.
 #[derive(Debug, Clone)]
@@ -444,11 +446,7 @@ impl Db for RefKv {
 
     fn teardown(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
         self.kill(cluster, node)?;
-        let data = node.data_dir.display().to_string();
-        // Never `rm -rf` something that is not a node's own directory.
-        if node.data_dir.components().count() > 2 {
-            node.remote.exec_ok(&["rm", "-rf", &data])?;
-        }
+        remove_data_dir(node)?;
         let ft = faketime::offset_file(&node.name).display().to_string();
         node.remote.exec(&["rm", "-f", &ft])?;
         Ok(())
@@ -485,56 +483,35 @@ impl Db for RefKv {
     }
 
     fn await_ready(&self, cluster: &Cluster, timeout: Duration) -> Result<(), DbError> {
-        let deadline = Instant::now() + timeout;
-        let mut nonce: u64 = 0;
-        let mut last: String;
-        loop {
+        let every = Duration::from_millis(50);
+        poll_ready(cluster, "cluster", timeout, every, |nonce| {
             let statuses = self.statuses(cluster);
             let leader = statuses.iter().find_map(|(_, s)| {
                 s.as_ref()
                     .ok()
                     .and_then(|v| v.get("leader").and_then(Value::as_str).map(str::to_string))
             });
-            match leader.as_deref().and_then(|l| cluster.node(l)) {
-                Some(node) => {
-                    nonce += 1;
-                    match self.write_read(node, nonce) {
-                        Ok(true) => return Ok(()),
-                        Ok(false) => {
-                            last = format!("leader {}: read did not see the write", node.name)
-                        }
-                        Err(e) => last = format!("leader {}: {e}", node.name),
-                    }
-                }
-                None => {
-                    last = statuses
-                        .iter()
-                        .map(|(n, s)| match s {
-                            Ok(v) => format!(
-                                "{n}: {} term {}",
-                                v.get("role").and_then(Value::as_str).unwrap_or("?"),
-                                v.get("term").cloned().unwrap_or(Value::Null)
-                            ),
-                            Err(e) => format!("{n}: {e}"),
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    last = format!("no leader ({last})");
-                }
+            let Some(node) = leader.as_deref().and_then(|l| cluster.node(l)) else {
+                let states = statuses
+                    .iter()
+                    .map(|(n, s)| match s {
+                        Ok(v) => format!(
+                            "{n}: {} term {}",
+                            v.get("role").and_then(Value::as_str).unwrap_or("?"),
+                            v.get("term").cloned().unwrap_or(Value::Null)
+                        ),
+                        Err(e) => format!("{n}: {e}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(format!("no leader ({states})"));
+            };
+            match self.write_read(node, nonce) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(format!("leader {}: read did not see the write", node.name)),
+                Err(e) => Err(format!("leader {}: {e}", node.name)),
             }
-            if Instant::now() >= deadline {
-                let first = cluster
-                    .nodes
-                    .first()
-                    .map(|n| n.name.clone())
-                    .unwrap_or_default();
-                return Err(DbError::NotReady {
-                    node: first,
-                    reason: format!("cluster not serving after {timeout:?}: {last}"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     fn log_files(&self, _cluster: &Cluster, node: &Node) -> Vec<PathBuf> {

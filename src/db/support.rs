@@ -182,6 +182,51 @@ impl Daemons {
     }
 }
 
+/// Try `attempt` (given the attempt's number, from 1: a fresh nonce for a
+/// ready key) every `every` until it succeeds or `timeout` has passed.
+/// The error is [`DbError::NotReady`] for the cluster's first node:
+/// `"<what> not serving after <timeout>: <the last attempt's reason>"`.
+/// What every Db's [`super::Db::await_ready`] loop shares.
+pub fn poll_ready(
+    cluster: &super::Cluster,
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut attempt: impl FnMut(u64) -> Result<(), String>,
+) -> Result<(), DbError> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut n = 0;
+    loop {
+        n += 1;
+        let last = match attempt(n) {
+            Ok(()) => return Ok(()),
+            Err(why) => why,
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(DbError::NotReady {
+                node: cluster
+                    .nodes
+                    .first()
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default(),
+                reason: format!("{what} not serving after {timeout:?}: {last}"),
+            });
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Remove `node`'s data directory, never anything that is not a node's own
+/// directory (a path of at most two components, such as `/` or `/var`, is
+/// left alone).
+pub fn remove_data_dir(node: &Node) -> Result<(), DbError> {
+    if node.data_dir.components().count() > 2 {
+        let data = node.data_dir.display().to_string();
+        node.remote.exec_ok(&["rm", "-rf", &data])?;
+    }
+    Ok(())
+}
+
 /// Serialises package installs: the nodes of one machine share its dpkg.
 static INSTALL: Mutex<()> = Mutex::new(());
 
@@ -214,6 +259,35 @@ pub fn ensure_installed(node: &Node, program: &str, packages: &[&str]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poll_ready_retries_until_it_succeeds_or_names_the_last_reason() {
+        let cluster = super::super::Cluster {
+            nodes: Vec::new(),
+            db: std::sync::Arc::new(super::super::memory::MemoryDb::new(
+                crate::client::memory::Fault::None,
+            )),
+        };
+        let mut seen = Vec::new();
+        let ok = poll_ready(&cluster, "x", Duration::from_secs(5), Duration::ZERO, |n| {
+            seen.push(n);
+            if n == 3 {
+                Ok(())
+            } else {
+                Err(format!("try {n}"))
+            }
+        });
+        assert!(ok.is_ok());
+        assert_eq!(seen, [1, 2, 3]);
+        let e = poll_ready(&cluster, "sys", Duration::ZERO, Duration::ZERO, |n| {
+            Err(format!("try {n}"))
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("sys not serving after 0ns: try 1"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn only_harness_addresses_are_allowed() {

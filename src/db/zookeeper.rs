@@ -24,7 +24,10 @@
 //! Only addresses in 10.213.7.0/24 or 127.0.0.0/8 are ever contacted.
 
 use super::registry::{DbContext, DbEntry};
-use super::support::{allowed_host, block_on, ensure_installed, join_all, BrokenClient, Daemons};
+use super::support::{
+    allowed_host, block_on, ensure_installed, join_all, poll_ready, remove_data_dir, BrokenClient,
+    Daemons,
+};
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::zookeeper::ZooKeeperClient;
 use crate::client::KvClient;
@@ -35,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The name of this Db in a cluster file's `db`.
@@ -446,11 +449,7 @@ impl Db for ZooKeeper {
 
     fn teardown(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
         self.kill(cluster, node)?;
-        let data = node.data_dir.display().to_string();
-        // Never `rm -rf` something that is not a node's own directory.
-        if node.data_dir.components().count() > 2 {
-            node.remote.exec_ok(&["rm", "-rf", &data])?;
-        }
+        remove_data_dir(node)?;
         Ok(())
     }
 
@@ -482,28 +481,19 @@ impl Db for ZooKeeper {
     }
 
     fn await_ready(&self, cluster: &Cluster, timeout: Duration) -> Result<(), DbError> {
-        let deadline = Instant::now() + timeout;
-        let mut nonce: u64 = 0;
-        let mut last: String;
-        loop {
-            let srvrs = self.srvrs(cluster);
-            let leader = srvrs
-                .iter()
-                .find(|(_, s)| s.as_ref().is_ok_and(Srvr::leads))
-                .and_then(|(n, _)| cluster.node(n));
-            match leader {
-                Some(node) => {
-                    nonce += 1;
-                    match self.write_read(node, nonce) {
-                        Ok(true) => return Ok(()),
-                        Ok(false) => {
-                            last = format!("leader {}: read did not see the write", node.name)
-                        }
-                        Err(e) => last = format!("leader {}: {e}", node.name),
-                    }
-                }
-                None => {
-                    last = srvrs
+        poll_ready(
+            cluster,
+            "ZooKeeper",
+            timeout,
+            Duration::from_millis(100),
+            |nonce| {
+                let srvrs = self.srvrs(cluster);
+                let leader = srvrs
+                    .iter()
+                    .find(|(_, s)| s.as_ref().is_ok_and(Srvr::leads))
+                    .and_then(|(n, _)| cluster.node(n));
+                let Some(node) = leader else {
+                    let modes = srvrs
                         .iter()
                         .map(|(n, s)| match s {
                             Ok(s) => format!("{n}: {}", s.mode.as_deref().unwrap_or("not serving")),
@@ -511,22 +501,15 @@ impl Db for ZooKeeper {
                         })
                         .collect::<Vec<_>>()
                         .join("; ");
-                    last = format!("no leader ({last})");
+                    return Err(format!("no leader ({modes})"));
+                };
+                match self.write_read(node, nonce) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(format!("leader {}: read did not see the write", node.name)),
+                    Err(e) => Err(format!("leader {}: {e}", node.name)),
                 }
-            }
-            if Instant::now() >= deadline {
-                let first = cluster
-                    .nodes
-                    .first()
-                    .map(|n| n.name.clone())
-                    .unwrap_or_default();
-                return Err(DbError::NotReady {
-                    node: first,
-                    reason: format!("ZooKeeper not serving after {timeout:?}: {last}"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            },
+        )
     }
 
     fn log_files(&self, _cluster: &Cluster, node: &Node) -> Vec<PathBuf> {
