@@ -24,7 +24,8 @@
 
 use super::registry::{DbContext, DbEntry};
 use super::support::{
-    block_on, join_all, node_url, poll_ready, remove_data_dir, BrokenClient, Daemons,
+    block_on, join_all, node_url, poll_ready, ready_round_trip, remove_data_dir, BrokenClient,
+    Daemons,
 };
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
@@ -574,8 +575,6 @@ fn build(cluster: &ClusterSpec, ctx: &DbContext) -> Result<Arc<dyn Db>, DbError>
 
 /// Timeout of one status query.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
-/// The key `await_ready` writes; workloads never use it.
-const READY_KEY: &str = "__faultline_ready";
 
 /// A bring-your-own system as a [`Db`].
 pub struct Custom {
@@ -728,22 +727,6 @@ impl Custom {
                 (n, l)
             })
             .collect()
-    }
-
-    /// One write then read of [`READY_KEY`] through `node`, with the
-    /// protocol's own client.
-    fn write_read(&self, node: &Node, nonce: u64) -> Result<(), String> {
-        let url = self.url(node).map_err(|e| e.to_string())?;
-        block_on(async move {
-            let c = RefKvClient::new(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-            c.write(READY_KEY, serde_json::json!(nonce))
-                .await
-                .map_err(|e| format!("write: {e}"))?;
-            match c.read(READY_KEY).await.map_err(|e| format!("read: {e}"))? {
-                Some(v) if v == serde_json::json!(nonce) => Ok(()),
-                other => Err(format!("read {other:?} after writing {nonce}")),
-            }
-        })?
     }
 }
 
@@ -902,8 +885,10 @@ impl Db for Custom {
                     (LeaderSpec::Keyword(_), None) => cluster.nodes.first().cloned(),
                 };
                 let node = target.ok_or("no node names a leader yet")?;
-                self.write_read(&node, nonce)
-                    .map_err(|e| format!("through {}: {e}", node.name))
+                let url = self.url(&node).map_err(|e| e.to_string())?;
+                let client =
+                    RefKvClient::new(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+                ready_round_trip(&client, nonce).map_err(|e| format!("through {}: {e}", node.name))
             },
         )
     }

@@ -35,8 +35,8 @@
 
 use super::registry::{DbContext, DbEntry};
 use super::support::{
-    block_on, ensure_installed, join_all, node_url, poll_ready, remove_data_dir, BrokenClient,
-    Daemons,
+    block_on, ensure_installed, join_all, node_url, poll_ready, ready_round_trip, remove_data_dir,
+    BrokenClient, Daemons,
 };
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::etcd::{EtcdClient, CLIENT_TIMEOUT};
@@ -45,7 +45,7 @@ use crate::remote::DaemonSpec;
 use crate::spec::load::FieldError;
 use crate::spec::ClusterSpec;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -173,8 +173,6 @@ fn build(cluster: &ClusterSpec, _ctx: &DbContext) -> Result<Arc<dyn Db>, DbError
 
 /// Timeout of one status or member-list query.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
-/// The key `await_ready` writes; workloads never use it.
-const READY_KEY: &str = "__faultline_ready";
 
 /// One member's answer to `/v3/maintenance/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,19 +406,6 @@ impl Etcd {
         }
         names.get(&id).cloned()
     }
-
-    /// One put then linearizable read of the ready key through `node`.
-    fn write_read(&self, node: &Node, nonce: u64) -> Result<bool, String> {
-        let url = self.client_url(node).map_err(|e| e.to_string())?;
-        block_on(async move {
-            let c = EtcdClient::new(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-            c.write(READY_KEY, json!(nonce))
-                .await
-                .map_err(|e| e.to_string())?;
-            let got = c.read(READY_KEY).await.map_err(|e| e.to_string())?;
-            Ok(got == Some(json!(nonce)))
-        })?
-    }
 }
 
 impl Db for Etcd {
@@ -510,11 +495,10 @@ impl Db for Etcd {
                         .join("; ");
                     return Err(format!("no member leads ({states})"));
                 };
-                match self.write_read(node, nonce) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(format!("leader {}: read did not see the write", node.name)),
-                    Err(e) => Err(format!("leader {}: put and get failed: {e}", node.name)),
-                }
+                let url = self.client_url(node).map_err(|e| e.to_string())?;
+                let client =
+                    EtcdClient::new(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+                ready_round_trip(&client, nonce).map_err(|e| format!("leader {}: {e}", node.name))
             },
         )
     }
@@ -564,6 +548,7 @@ impl Db for Etcd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn cluster(etcd: EtcdSpec) -> ClusterSpec {
         ClusterSpec {

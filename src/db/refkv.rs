@@ -17,7 +17,8 @@
 
 use super::registry::{DbContext, DbEntry};
 use super::support::{
-    block_on, join_all, node_url, poll_ready, remove_data_dir, BrokenClient, Daemons,
+    block_on, join_all, node_url, poll_ready, ready_round_trip, remove_data_dir, BrokenClient,
+    Daemons,
 };
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::refkv::RefKvClient;
@@ -166,8 +167,6 @@ fn build(cluster: &ClusterSpec, ctx: &DbContext) -> Result<Arc<dyn Db>, DbError>
 pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(5_500);
 /// Timeout of one `/status` query.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
-/// The key `await_ready` writes; workloads never use it.
-const READY_KEY: &str = "__faultline_ready";
 
 /// refkv as a [`Db`].
 pub struct RefKv {
@@ -383,36 +382,6 @@ impl RefKv {
                 .collect(),
         }
     }
-
-    /// One write then read through `node`; true when the read sees it.
-    fn write_read(&self, node: &Node, nonce: u64) -> Result<bool, String> {
-        let url = self.url(node).map_err(|e| e.to_string())?;
-        block_on(async move {
-            let http = reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(2))
-                .build()
-                .map_err(|e| e.to_string())?;
-            let put = http
-                .put(format!("{url}/kv/{READY_KEY}"))
-                .json(&serde_json::json!({ "value": nonce }))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !put.status().is_success() {
-                return Err(format!("write answered {}", put.status()));
-            }
-            let got: Value = http
-                .get(format!("{url}/kv/{READY_KEY}"))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(got.get("value") == Some(&serde_json::json!(nonce)))
-        })?
-    }
 }
 
 impl Db for RefKv {
@@ -506,11 +475,10 @@ impl Db for RefKv {
                     .join("; ");
                 return Err(format!("no leader ({states})"));
             };
-            match self.write_read(node, nonce) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(format!("leader {}: read did not see the write", node.name)),
-                Err(e) => Err(format!("leader {}: {e}", node.name)),
-            }
+            let url = self.url(node).map_err(|e| e.to_string())?;
+            let client =
+                RefKvClient::new(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+            ready_round_trip(&client, nonce).map_err(|e| format!("leader {}: {e}", node.name))
         })
     }
 

@@ -216,6 +216,30 @@ pub fn poll_ready(
     }
 }
 
+/// The key the Dbs' ready checks write; no workload uses it.
+pub const READY_KEY: &str = "__faultline_ready";
+
+/// Write `nonce` to [`READY_KEY`] through `client`, then read it back: the
+/// round trip every Db's ready check ends with. The error says which step
+/// failed, or what the read saw instead.
+pub fn ready_round_trip(client: &dyn KvClient, nonce: u64) -> Result<(), String> {
+    block_on(async move {
+        let want = serde_json::json!(nonce);
+        client
+            .write(READY_KEY, want.clone())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        match client
+            .read(READY_KEY)
+            .await
+            .map_err(|e| format!("read: {e}"))?
+        {
+            Some(v) if v == want => Ok(()),
+            other => Err(format!("read {other:?} after writing {nonce}")),
+        }
+    })?
+}
+
 /// Remove `node`'s data directory, never anything that is not a node's own
 /// directory (a path of at most two components, such as `/` or `/var`, is
 /// left alone).
@@ -287,6 +311,16 @@ mod tests {
             e.to_string().contains("sys not serving after 0ns: try 1"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_ready_round_trip_sees_its_write_or_says_what_it_saw() {
+        use crate::client::memory::{Fault, MemoryKv};
+        let good = MemoryKv::with_fault(Fault::None);
+        assert_eq!(ready_round_trip(&good, 7), Ok(()));
+        let broken = BrokenClient("down".into());
+        let e = ready_round_trip(&broken, 7).unwrap_err();
+        assert!(e.starts_with("write: ") && e.contains("down"), "{e}");
     }
 
     #[test]

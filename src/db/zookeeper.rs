@@ -25,8 +25,8 @@
 
 use super::registry::{DbContext, DbEntry};
 use super::support::{
-    allowed_host, block_on, ensure_installed, join_all, poll_ready, remove_data_dir, BrokenClient,
-    Daemons,
+    allowed_host, block_on, ensure_installed, join_all, poll_ready, ready_round_trip,
+    remove_data_dir, BrokenClient, Daemons,
 };
 use super::{Capabilities, Cluster, ConsensusState, Consistency, Db, DbError, Node};
 use crate::client::zookeeper::ZooKeeperClient;
@@ -35,7 +35,6 @@ use crate::remote::DaemonSpec;
 use crate::spec::load::FieldError;
 use crate::spec::ClusterSpec;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,8 +154,6 @@ pub const CLOCK_UNSUPPORTED: &str = "ZooKeeper's JVM is too slow under libfaketi
      (3-node ensemble up in 50 s instead of 2 s), so clock faults are not applied";
 /// Timeout of one `srvr` query.
 const SRVR_TIMEOUT: Duration = Duration::from_millis(500);
-/// The key `await_ready` writes; workloads never use it.
-const READY_KEY: &str = "__faultline_ready";
 
 /// `zoo.cfg` for the node with 1-based index `_myid` of `cluster`.
 ///
@@ -380,19 +377,6 @@ impl ZooKeeper {
             CLIENT_TIMEOUT,
         ))
     }
-
-    /// One write then read through `node`; true when the read sees it.
-    fn write_read(&self, node: &Node, nonce: u64) -> Result<bool, String> {
-        let client = self.client_of(node).map_err(|e| e.to_string())?;
-        block_on(async move {
-            client
-                .write(READY_KEY, json!(nonce))
-                .await
-                .map_err(|e| e.to_string())?;
-            let got = client.read(READY_KEY).await.map_err(|e| e.to_string())?;
-            Ok(got == Some(json!(nonce)))
-        })?
-    }
 }
 
 impl Db for ZooKeeper {
@@ -503,11 +487,8 @@ impl Db for ZooKeeper {
                         .join("; ");
                     return Err(format!("no leader ({modes})"));
                 };
-                match self.write_read(node, nonce) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(format!("leader {}: read did not see the write", node.name)),
-                    Err(e) => Err(format!("leader {}: {e}", node.name)),
-                }
+                let client = self.client_of(node).map_err(|e| e.to_string())?;
+                ready_round_trip(&client, nonce).map_err(|e| format!("leader {}: {e}", node.name))
             },
         )
     }
