@@ -11,12 +11,13 @@
 //! (its setup, say) is a row with its error, and the others still run.
 //! The exit code is the worst of the systems' ([`crate::exit::worst`]).
 
+use super::test::RunFlags;
 use crate::checker::Validity;
 use crate::exit::{self, CliError, CmdResult};
 use crate::report::compare::{self, Comparison, Row};
 use crate::report::stored::StoredRun;
 use crate::runner::RunOptions;
-use crate::spec::{self, Concurrency, Overrides, TestSpec};
+use crate::spec::{self, Overrides, TestSpec};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -44,37 +45,11 @@ pub struct Args {
         conflicts_with = "db"
     )]
     pub runs: Vec<PathBuf>,
-    /// The workload: a file, or a name in workloads/.
-    #[arg(long, value_name = "FILE|NAME", default_value = spec::load::DEFAULT_WORKLOAD)]
-    pub workload: String,
-    /// The nemesis: a file, a name in nemeses/, or a comma list of fault
-    /// families.
-    #[arg(long, value_name = "FILE|NAME|LIST", default_value = spec::load::DEFAULT_NEMESIS)]
-    pub nemesis: String,
-    /// Number of nodes [default: each cluster file's].
-    #[arg(long, value_name = "N")]
-    pub nodes: Option<usize>,
-    /// Worker threads: a number, or a multiple of the nodes (2n).
-    #[arg(long, value_name = "N|Kn")]
-    pub concurrency: Option<Concurrency>,
-    /// Ops per second over all workers, 0 = as fast as they go.
-    #[arg(long, value_name = "OPS")]
-    pub rate: Option<f64>,
-    /// Seconds of the main phase.
-    #[arg(long, value_name = "SECS")]
-    pub time_limit: Option<f64>,
-    /// Seconds of quiet after healing, before the final reads.
-    #[arg(long, value_name = "SECS")]
-    pub recovery: Option<f64>,
-    /// Seconds between two nemesis ops.
-    #[arg(long, value_name = "SECS")]
-    pub interval: Option<f64>,
-    /// The seed of every run [default: one random seed, printed, for all].
-    #[arg(long, value_name = "S")]
-    pub seed: Option<u64>,
-    /// Where runs and the comparison are stored (DIR/compare/TIME/).
-    #[arg(long = "results", value_name = "DIR", default_value = spec::load::DEFAULT_RESULTS_DIR)]
-    pub results_dir: PathBuf,
+    /// Workload, nemesis, timing, seed (one random seed, printed, for
+    /// every system when not given) and results directory (the comparison
+    /// goes to DIR/compare/TIME/): the flags of `faultline test`.
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 impl Args {
@@ -92,21 +67,8 @@ impl Args {
     /// the cluster.
     fn overrides(&self, system: &str, seed: u64) -> Overrides {
         Overrides {
-            cluster: Some(system.to_string()),
-            workload: Some(self.workload.clone()),
-            nemesis: Some(self.nemesis.clone()),
-            name: None,
-            nodes: self.nodes,
-            concurrency: self.concurrency,
-            rate: self.rate,
-            time_limit: self.time_limit,
-            recovery: self.recovery,
-            interval: self.interval,
-            test_count: Some(1),
-            leave_db_running: false,
             seed: Some(seed),
-            results_dir: Some(self.results_dir.clone()),
-            bugs: Vec::new(),
+            ..self.run.overrides(system)
         }
     }
 }
@@ -152,7 +114,7 @@ pub fn run(args: Args) -> CmdResult {
         if !systems.is_empty() {
             return Err(bad("give systems to run or --runs to re-render, not both"));
         }
-        return rerender(&args.runs, &args.results_dir);
+        return rerender(&args.runs, &args.run.results_dir);
     }
     if systems.is_empty() {
         return Err(bad(
@@ -160,7 +122,7 @@ pub fn run(args: Args) -> CmdResult {
              or --db refkv-3,etcd), or --runs DIR1,DIR2",
         ));
     }
-    let seed = args.seed.unwrap_or_else(rand::random);
+    let seed = args.run.seed.unwrap_or_else(rand::random);
     // Resolve every system before running any: a typo is found at once.
     let mut specs: Vec<TestSpec> = Vec::new();
     for s in &systems {
@@ -215,7 +177,7 @@ pub fn run(args: Args) -> CmdResult {
             rows,
         },
         &runs,
-        &args.results_dir,
+        &args.run.results_dir,
     )
 }
 

@@ -32,6 +32,54 @@ pub struct Args {
     /// The cluster: a file, or a name in clusters/ (refkv, refkv-3, memory).
     #[arg(long, value_name = "FILE|NAME", default_value = spec::load::DEFAULT_CLUSTER)]
     pub cluster: String,
+    /// Workload, nemesis, timing, seed and results directory: the flags
+    /// `faultline compare` shares.
+    #[command(flatten)]
+    pub run: RunFlags,
+    /// The test's name, for DIR/NAME/ under --results [default:
+    /// CLUSTER-WORKLOAD-NEMESIS].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Switch on a refkv bug in every node (repeatable): stale-read,
+    /// no-fsync, commit-old-term, lease-read, vote-twice.
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<String>,
+    /// Run the test this many times, stopping at the first run that is not
+    /// valid; runs after the first use seeds derived from --seed.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub test_count: u32,
+    /// Leave the cluster running after the test (remove it later with
+    /// `faultline heal`).
+    #[arg(long)]
+    pub leave_db_running: bool,
+    /// Print the resolved test and the op and fault schedule its seed
+    /// gives, without touching any node.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write a JUnit XML report here: one testsuite per run, one testcase
+    /// per checker, the anomaly in `<failure>`; also written when the test
+    /// cannot run (one `<error>` case).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+impl Args {
+    /// The flags as [`Overrides`] of the files' fields.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            name: self.name.clone(),
+            test_count: Some(self.test_count),
+            leave_db_running: self.leave_db_running,
+            bugs: self.bugs.clone(),
+            ..self.run.overrides(&self.cluster)
+        }
+    }
+}
+
+/// The flags of one test that `faultline test` and `faultline compare`
+/// share: everything but the cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunFlags {
     /// The workload: a file, or a name in workloads/ (register, set, bank,
     /// counter).
     #[arg(long, value_name = "FILE|NAME", default_value = spec::load::DEFAULT_WORKLOAD)]
@@ -42,10 +90,6 @@ pub struct Args {
     /// (partition,kill,pause,clock,loss; election; all; none).
     #[arg(long, value_name = "FILE|NAME|LIST", default_value = spec::load::DEFAULT_NEMESIS)]
     pub nemesis: String,
-    /// The test's name, for DIR/NAME/ under --results [default:
-    /// CLUSTER-WORKLOAD-NEMESIS].
-    #[arg(long)]
-    pub name: Option<String>,
     /// Number of nodes [default: the cluster file's].
     #[arg(long, value_name = "N")]
     pub nodes: Option<usize>,
@@ -69,55 +113,35 @@ pub struct Args {
     /// [default: the nemesis file's].
     #[arg(long, value_name = "SECS")]
     pub interval: Option<f64>,
-    /// Switch on a refkv bug in every node (repeatable): stale-read,
-    /// no-fsync, commit-old-term, lease-read, vote-twice.
-    #[arg(long = "bug", value_name = "NAME")]
-    pub bugs: Vec<String>,
     /// The seed of every random choice (ops, faults); the same seed replays
     /// the same schedule [default: random, printed].
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
-    /// Run the test this many times, stopping at the first run that is not
-    /// valid; runs after the first use seeds derived from --seed.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub test_count: u32,
-    /// Leave the cluster running after the test (remove it later with
-    /// `faultline heal`).
-    #[arg(long)]
-    pub leave_db_running: bool,
     /// Where runs are stored: DIR/NAME/START-TIME/.
     #[arg(long = "results", value_name = "DIR", default_value = spec::load::DEFAULT_RESULTS_DIR)]
     pub results_dir: PathBuf,
-    /// Print the resolved test and the op and fault schedule its seed
-    /// gives, without touching any node.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Write a JUnit XML report here: one testsuite per run, one testcase
-    /// per checker, the anomaly in `<failure>`; also written when the test
-    /// cannot run (one `<error>` case).
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
 }
 
-impl Args {
-    /// The flags as [`Overrides`] of the files' fields.
-    pub fn overrides(&self) -> Overrides {
+impl RunFlags {
+    /// These flags as [`Overrides`] of the files' fields, for `cluster`;
+    /// the flags only `faultline test` has are left at their defaults.
+    pub fn overrides(&self, cluster: &str) -> Overrides {
         Overrides {
-            cluster: Some(self.cluster.clone()),
+            cluster: Some(cluster.to_string()),
             workload: Some(self.workload.clone()),
             nemesis: Some(self.nemesis.clone()),
-            name: self.name.clone(),
+            name: None,
             nodes: self.nodes,
             concurrency: self.concurrency,
             rate: self.rate,
             time_limit: self.time_limit,
             recovery: self.recovery,
             interval: self.interval,
-            test_count: Some(self.test_count),
-            leave_db_running: self.leave_db_running,
+            test_count: Some(1),
+            leave_db_running: false,
             seed: self.seed,
             results_dir: Some(self.results_dir.clone()),
-            bugs: self.bugs.clone(),
+            bugs: Vec::new(),
         }
     }
 }
