@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 fn node(name: &str, host: &str) -> Node {
     Node {
+        binary: None,
         name: name.into(),
         host: host.into(),
         remote: Arc::new(LocalRemote::new(name)),

@@ -462,8 +462,27 @@ fn bad_values_name_the_flag_or_the_file_and_line() {
     assert!(err(with_cluster(&p), root.path()).contains(":2:1: backend: "));
     let p = write(root.path(), "c.yaml", "db: refkv\nbackend: none\n");
     assert!(err(with_cluster(&p), root.path()).contains(":2:1: backend: "));
-    let p = write(root.path(), "c.yaml", "backend: ssh\n");
-    assert!(err(with_cluster(&p), root.path()).contains("local, none"));
+    let p = write(root.path(), "c.yaml", "backend: ssh2\n");
+    assert!(err(with_cluster(&p), root.path()).contains("local, docker, ssh, none"));
+    let p = write(root.path(), "c.yaml", "nodes: 3\nbackend: ssh\n");
+    let e = err(with_cluster(&p), root.path());
+    assert!(e.contains("ssh: backend ssh needs an ssh section"), "{e}");
+    let p = write(
+        root.path(),
+        "c.yaml",
+        "nodes: 3\nbackend: ssh\nssh:\n  hosts: [10.213.7.11, 10.213.7.12]\n",
+    );
+    let e = err(with_cluster(&p), root.path());
+    assert!(
+        e.contains(":4:") && e.contains("ssh.hosts: lists 2 host(s) for 3 node(s)"),
+        "{e}"
+    );
+    let p = write(root.path(), "c.yaml", "ssh:\n  hosts: [a]\n  usr: root\n");
+    let e = err(with_cluster(&p), root.path());
+    assert!(e.contains(":3:") && e.contains("usr"), "{e}");
+    let p = write(root.path(), "c.yaml", "nodes: 1\nssh:\n  hosts: [a]\n");
+    let e = err(with_cluster(&p), root.path());
+    assert!(e.contains("ssh: only with backend ssh"), "{e}");
     let p = write(
         root.path(),
         "c.yaml",

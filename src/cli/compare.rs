@@ -102,7 +102,7 @@ pub fn needs_root(args: &Args) -> bool {
         && args.systems().iter().any(|s| {
             spec::resolve(&args.overrides(s, 0))
                 .ok()
-                .and_then(|spec| crate::remote::backend::by_name(&spec.cluster.backend).ok())
+                .and_then(|spec| crate::remote::backend::build(&spec.cluster.backend_config()).ok())
                 .is_some_and(|b| b.needs_root())
         })
 }

@@ -29,7 +29,7 @@ fn needs_root(cli: &Cli) -> Option<&'static str> {
             // A test that does not resolve is reported by `test::run` itself,
             // with its own exit code; only a valid local test asks for root.
             let spec = spec::resolve(&a.overrides()).ok()?;
-            let backend = crate::remote::backend::by_name(&spec.cluster.backend).ok()?;
+            let backend = crate::remote::backend::build(&spec.cluster.backend_config()).ok()?;
             backend.needs_root().then_some(
                 "`faultline test` on the local backend needs root (it creates network \
                  namespaces, a bridge and iptables rules)",

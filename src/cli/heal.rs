@@ -17,7 +17,8 @@ pub struct Args {}
 /// stops it.
 pub fn run(_args: Args) -> CmdResult {
     for name in NAMES {
-        let be = backend::by_name(name).map_err(CliError::internal)?;
+        let be =
+            backend::build(&backend::BackendConfig::named(name)).map_err(CliError::internal)?;
         match be.heal() {
             Ok(report) => print!("{report}"),
             // Not root, or a live run holds the lock: the user has something to do.

@@ -200,7 +200,7 @@ pub fn needs_root(args: &Args) -> bool {
         return false;
     };
     planned.iter().any(|p| {
-        crate::remote::backend::by_name(&p.spec.cluster.backend)
+        crate::remote::backend::build(&p.spec.cluster.backend_config())
             .map(|b| b.needs_root())
             .unwrap_or(false)
     })

@@ -54,7 +54,7 @@ pub const ENTRY: DbEntry = DbEntry {
             .map(|s| s.consistency)
             .unwrap_or(Consistency::Linearizable)
     },
-    backends: &["local"],
+    backends: &["local", "ssh", "docker"],
     check,
     build,
 };
@@ -621,7 +621,9 @@ impl Custom {
             .iter()
             .map(|n| (n.name.clone(), n.host.clone()))
             .collect();
-        Vars::for_node(&self.spec, &self.binary, &self.cwd, &all, node)
+        // `{binary}` is the node's own copy when the backend put one there.
+        let binary = node.binary.as_ref().unwrap_or(&self.binary);
+        Vars::for_node(&self.spec, binary, &self.cwd, &all, node)
     }
 
     fn command(

@@ -58,7 +58,7 @@ pub const NAME: &str = "etcd";
 pub const ENTRY: DbEntry = DbEntry {
     name: NAME,
     consistency: |_| Etcd::CONSISTENCY,
-    backends: &["local"],
+    backends: &["local", "ssh", "docker"],
     check,
     build,
 };

@@ -87,7 +87,7 @@ pub const NAME: &str = "refkv";
 pub const ENTRY: DbEntry = DbEntry {
     name: NAME,
     consistency: |_| RefKv::CONSISTENCY,
-    backends: &["local"],
+    backends: &["local", "ssh", "docker"],
     check,
     build,
 };
@@ -309,8 +309,10 @@ impl RefKv {
     }
 
     fn spawn(&self, cluster: &Cluster, node: &Node) -> Result<(), DbError> {
+        // The node's own copy when the backend put one there.
+        let binary = node.binary.as_ref().unwrap_or(&self.opts.binary);
         let mut argv = vec![
-            self.opts.binary.display().to_string(),
+            binary.display().to_string(),
             "node".into(),
             "--id".into(),
             node.name.clone(),

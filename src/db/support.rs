@@ -10,18 +10,13 @@ use crate::client::{KvClient, KvError, MicroOp};
 use crate::remote::{DaemonSpec, Signal};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Only the harness's own networks may be contacted: loopback and the
-/// local backend's 10.213.7.0/24.
+/// Only the harness's own networks and the hosts a cluster file lists may
+/// be contacted ([`crate::remote::contactable`]).
 pub fn allowed_host(host: &str) -> bool {
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback() || (v4.octets()[0..3] == [10, 213, 7]),
-        Ok(IpAddr::V6(v6)) => v6.is_loopback(),
-        Err(_) => false,
-    }
+    crate::remote::contactable(host)
 }
 
 /// `http://<host>:<port>` of `node`, if its address may be contacted.
@@ -30,8 +25,9 @@ pub fn node_url(node: &Node, port: u16) -> Result<String, DbError> {
         Ok(format!("http://{}:{port}", node.host))
     } else {
         Err(DbError::Other(format!(
-            "node {}: address {} is outside 10.213.7.0/24 and 127.0.0.0/8; faultline \
-             contacts only the addresses it created",
+            "node {}: address {} is neither loopback, nor an address faultline created \
+             (10.213.7.0/24, 10.213.8.0/24), nor a host the cluster file lists; faultline \
+             contacts no other",
             node.name, node.host
         )))
     }
@@ -325,10 +321,16 @@ mod tests {
 
     #[test]
     fn only_harness_addresses_are_allowed() {
-        for ok in ["10.213.7.11", "127.0.0.1", "127.5.5.5", "::1"] {
+        for ok in [
+            "10.213.7.11",
+            "10.213.8.12",
+            "127.0.0.1",
+            "127.5.5.5",
+            "::1",
+        ] {
             assert!(allowed_host(ok), "{ok}");
         }
-        for bad in ["10.213.8.1", "8.8.8.8", "example.com", "192.168.1.1", ""] {
+        for bad in ["10.213.9.1", "8.8.8.8", "example.com", "192.168.1.1", ""] {
             assert!(!allowed_host(bad), "{bad}");
         }
     }

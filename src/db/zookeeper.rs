@@ -48,7 +48,7 @@ pub const NAME: &str = "zookeeper";
 pub const ENTRY: DbEntry = DbEntry {
     name: NAME,
     consistency: |c| c.zookeeper.reads.consistency(),
-    backends: &["local"],
+    backends: &["local", "ssh", "docker"],
     check,
     build,
 };

@@ -5,8 +5,11 @@
 //! it removes everything at teardown, or leaves it all running for
 //! `--leave-db-running`. The runner never knows which backend it drives:
 //! `local` (network namespaces, [`LocalBackend`]) and `none` (no machines,
-//! for the in-process `memory` db, [`NoBackend`]) exist now; a new one is a
-//! file implementing [`Backend`] plus one line in [`by_name`] and [`NAMES`].
+//! for the in-process `memory` db, [`NoBackend`]), `ssh` (remote hosts,
+//! [`SshBackend`]) and `docker` (local containers, [`DockerBackend`]); a new
+//! one is a file implementing [`Backend`] plus one line in [`build`] and
+//! [`NAMES`]. A backend is built from its [`BackendConfig`]: the cluster
+//! file's `backend` and the sections a backend reads (`ssh:`, `docker:`).
 //!
 //! Contract: `provision` either returns one node per name or removes what
 //! it created and fails; `teardown` is idempotent and safe after a failed
@@ -15,14 +18,64 @@
 //! a missing program, the network owned by another run) are
 //! [`RemoteError::Host`], alone or inside [`BackendError::Remote`].
 
+use super::docker::{DockerBackend, DockerSpec};
 use super::local::LocalBackend;
+use super::ssh::{SshBackend, SshSpec};
 use super::{DaemonSpec, ExecOutput, Node, Remote, RemoteError, Signal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The name of every backend [`by_name`] knows, in the order `faultline
+/// The name of every backend [`build`] knows, in the order `faultline
 /// heal` visits them.
-pub const NAMES: &[&str] = &["local", "none"];
+pub const NAMES: &[&str] = &["local", "docker", "ssh", "none"];
+
+/// What a backend is built from: its name and the cluster file's sections
+/// that configure backends. Each backend reads only its own section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BackendConfig {
+    /// The backend's name, one of [`NAMES`].
+    pub name: String,
+    /// The cluster's name (the file's stem): backends that keep state
+    /// between commands (`faultline cluster up`) key it by this.
+    pub cluster: String,
+    /// The `ssh:` section; required by `ssh`.
+    pub ssh: Option<SshSpec>,
+    /// The `docker:` section (all defaults when absent).
+    pub docker: DockerSpec,
+}
+
+impl BackendConfig {
+    /// The configuration of backend `name` with every section absent (what
+    /// `faultline heal` uses when no cluster file is given).
+    pub fn named(name: &str) -> Self {
+        BackendConfig {
+            name: name.to_string(),
+            ..BackendConfig::default()
+        }
+    }
+}
+
+/// What one [`Backend::provision`] call asks for.
+#[derive(Debug, Clone)]
+pub struct Provision<'a> {
+    /// One node per name, in this order.
+    pub names: &'a [String],
+    /// A directory of the run on the harness's machine, for the backend's
+    /// own files (removed after teardown).
+    pub work_dir: &'a Path,
+    /// The harness's `faultline` binary, which nodes run as `faultline
+    /// node`: a backend whose nodes cannot see the harness's files copies
+    /// or mounts it and says where in [`Node::binary`].
+    pub binary: &'a Path,
+}
+
+impl Provision<'_> {
+    /// The harness's own binary, for [`Provision::binary`] when no other is
+    /// given.
+    pub fn own_binary() -> PathBuf {
+        std::env::current_exe().unwrap_or_else(|_| PathBuf::from("faultline"))
+    }
+}
 
 /// A backend failure.
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +128,8 @@ pub trait Backend: Send {
     fn name(&self) -> &str;
     /// How many nodes one run may have; `None` when unbounded.
     fn max_nodes(&self) -> Option<usize>;
-    /// Create one node per name; node files go under `work_dir`.
-    fn provision(&mut self, names: &[String], work_dir: &Path) -> Result<Vec<Node>, BackendError>;
+    /// Create one node per name (see [`Provision`]).
+    fn provision(&mut self, req: &Provision<'_>) -> Result<Vec<Node>, BackendError>;
     /// Remove every node and whatever the backend created. Idempotent.
     fn teardown(&mut self) -> Result<(), RemoteError>;
     /// Forget the nodes without removing them (`--leave-db-running`).
@@ -101,10 +154,13 @@ pub trait Backend: Send {
     }
 }
 
-/// The backend called `name`; the error names the valid ones.
-pub fn by_name(name: &str) -> Result<Box<dyn Backend>, BackendError> {
-    match name {
+/// The backend `config` names, configured by it; the error names the
+/// valid ones.
+pub fn build(config: &BackendConfig) -> Result<Box<dyn Backend>, BackendError> {
+    match config.name.as_str() {
         "local" => Ok(Box::new(LocalBackend::new())),
+        "docker" => Ok(Box::new(DockerBackend::new(config))),
+        "ssh" => Ok(Box::new(SshBackend::new(config))),
         "none" => Ok(Box::new(NoBackend)),
         other => Err(BackendError::Unknown {
             name: other.to_string(),
@@ -139,15 +195,17 @@ impl Backend for NoBackend {
         None
     }
 
-    fn provision(&mut self, names: &[String], work_dir: &Path) -> Result<Vec<Node>, BackendError> {
-        Ok(names
+    fn provision(&mut self, req: &Provision<'_>) -> Result<Vec<Node>, BackendError> {
+        Ok(req
+            .names
             .iter()
             .map(|n| Node {
                 name: n.clone(),
                 host: "memory".into(),
                 remote: Arc::new(NoRemote(n.clone())),
-                data_dir: work_dir.join("nodes").join(n).join("data"),
-                log_dir: work_dir.join("nodes").join(n),
+                data_dir: req.work_dir.join("nodes").join(n).join("data"),
+                log_dir: req.work_dir.join("nodes").join(n),
+                binary: None,
             })
             .collect())
     }
@@ -209,27 +267,27 @@ mod tests {
     #[test]
     fn every_name_is_a_backend_of_that_name() {
         for name in NAMES {
-            let be = by_name(name).expect("a registered backend");
+            let be = build(&BackendConfig::named(name)).expect("a registered backend");
             assert_eq!(be.name(), *name);
         }
     }
 
     #[test]
     fn only_local_needs_root_and_only_none_has_no_machines() {
-        let local = by_name("local").expect("local");
+        let local = build(&BackendConfig::named("local")).expect("local");
         assert!(local.needs_root() && local.has_machines());
-        let none = by_name("none").expect("none");
+        let none = build(&BackendConfig::named("none")).expect("none");
         assert!(!none.needs_root() && !none.has_machines());
     }
 
     #[test]
     fn an_unknown_name_lists_the_known_ones_and_is_the_users_to_fix() {
-        let Err(e) = by_name("ssh2") else {
+        let Err(e) = build(&BackendConfig::named("ssh2")) else {
             panic!("ssh2 is not a backend");
         };
         assert_eq!(
             e.to_string(),
-            "cluster backend \"ssh2\" is unknown: expected local or none"
+            "cluster backend \"ssh2\" is unknown: expected local, docker, ssh or none"
         );
         assert!(e.is_user_fixable());
     }
@@ -252,18 +310,30 @@ mod tests {
     #[test]
     fn only_local_is_bounded() {
         assert_eq!(
-            by_name("local").map(|b| b.max_nodes()).ok(),
+            build(&BackendConfig::named("local"))
+                .map(|b| b.max_nodes())
+                .ok(),
             Some(Some(crate::remote::local::MAX_NODES))
         );
-        assert_eq!(by_name("none").map(|b| b.max_nodes()).ok(), Some(None));
+        assert_eq!(
+            build(&BackendConfig::named("none"))
+                .map(|b| b.max_nodes())
+                .ok(),
+            Some(None)
+        );
     }
 
     #[test]
     fn none_has_nothing_to_heal_and_no_machines() {
         assert_eq!(NoBackend.heal().ok(), Some(String::new()));
         let mut be = NoBackend;
+        let names = ["n1".to_string()];
         let nodes = be
-            .provision(&["n1".into()], Path::new("/tmp/w"))
+            .provision(&Provision {
+                names: &names,
+                work_dir: Path::new("/tmp/w"),
+                binary: Path::new("/bin/true"),
+            })
             .expect("names only");
         assert_eq!(nodes[0].host, "memory");
         assert!(matches!(

@@ -9,11 +9,15 @@
 //! the runner.
 
 pub mod backend;
+pub mod docker;
 pub mod faketime;
 pub mod local;
+pub mod ssh;
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// One node of a cluster, as the control plane sees it: a name, an
 /// address and the [`Remote`] that reaches it.
@@ -30,6 +34,36 @@ pub struct Node {
     pub data_dir: PathBuf,
     /// Where its logs go, on the node.
     pub log_dir: PathBuf,
+    /// The `faultline` binary as the node sees it, when the backend copied
+    /// or mounted it there; `None`: the nodes share the harness's files, so
+    /// the Db's own (the harness's) binary path works on them.
+    pub binary: Option<PathBuf>,
+}
+
+/// The addresses faultline may contact: loopback, the local backend's
+/// network (10.213.7.0/24), the Docker backend's (10.213.8.0/24), and the
+/// hosts a cluster file lists by hand ([`allow_host`]). Never any other.
+pub fn contactable(host: &str) -> bool {
+    let created = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            v4.is_loopback() || matches!(v4.octets()[0..3], [10, 213, 7] | [10, 213, 8])
+        }
+        Ok(IpAddr::V6(v6)) => v6.is_loopback(),
+        Err(_) => false,
+    };
+    created || crate::sync::lock(listed_hosts()).contains(host)
+}
+
+/// Let `host` be contacted for the rest of this process: an address a user
+/// listed in a cluster file (the SSH backend's `ssh.hosts`), which is theirs
+/// to give.
+pub fn allow_host(host: &str) {
+    crate::sync::lock(listed_hosts()).insert(host.to_string());
+}
+
+fn listed_hosts() -> &'static Mutex<BTreeSet<String>> {
+    static HOSTS: OnceLock<Mutex<BTreeSet<String>>> = OnceLock::new();
+    HOSTS.get_or_init(|| Mutex::new(BTreeSet::new()))
 }
 
 impl std::fmt::Debug for Node {

@@ -28,7 +28,7 @@ use crate::generator::Generator;
 use crate::history::{History, Op, OpType, Process};
 use crate::nemesis::intervals::SKIP_F;
 use crate::nemesis::package;
-use crate::remote::backend::{self, Backend, BackendError};
+use crate::remote::backend::{self, Backend, BackendError, Provision};
 use crate::remote::Node;
 use crate::report::progress::Terminal;
 use crate::report::results::Phase;
@@ -67,7 +67,7 @@ pub fn precheck(spec: &TestSpec) -> Result<(), RunError> {
     spec.nemesis
         .validate()
         .map_err(|e| bad(&format!("nemesis {}", spec.nemesis.name), e))?;
-    let be = backend::by_name(&spec.cluster.backend)?;
+    let be = backend::build(&spec.cluster.backend_config())?;
     if !be.has_machines() {
         let fams = spec.nemesis.config.families().unwrap_or_default();
         let needs = |f: &str| crate::nemesis::family::by_name(f).is_some_and(|d| d.needs_machines);
@@ -200,15 +200,20 @@ async fn provisioned(
     let Run { spec, dir, log, .. } = *run;
     let names: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
     let work_dir = dir.path.join("work");
-    let mut be = backend::by_name(&spec.cluster.backend)?;
+    let mut be = backend::build(&spec.cluster.backend_config())?;
     log.info(format!(
         "provisioning {} node(s) on backend {}",
         names.len(),
         be.name()
     ));
     let wd = work_dir.clone();
+    let binary = opts.binary.clone().unwrap_or_else(Provision::own_binary);
     let (be, nodes) = blocking("provisioning", move || {
-        let r = be.provision(&names, &wd);
+        let r = be.provision(&Provision {
+            names: &names,
+            work_dir: &wd,
+            binary: &binary,
+        });
         (be, r)
     })
     .await?;

@@ -594,7 +594,7 @@ impl ClusterSpec {
         if self.nodes == 0 {
             return Err(fe("nodes", "must be at least 1"));
         }
-        let max_nodes = crate::remote::backend::by_name(&self.backend)
+        let max_nodes = crate::remote::backend::build(&self.backend_config())
             .ok()
             .and_then(|b| b.max_nodes());
         if let Some(max) = max_nodes.filter(|max| self.nodes > *max) {
@@ -607,7 +607,57 @@ impl ClusterSpec {
             ));
         }
         positive("ready-timeout", self.ready_timeout)?;
+        self.check_backend_sections()?;
         registry::check_sections(self)
+    }
+
+    /// The `ssh:` section: present exactly with `backend: ssh`, one host
+    /// per node, a positive connect timeout and at least one attempt.
+    fn check_backend_sections(&self) -> Result<(), FieldError> {
+        match (&self.ssh, self.backend == "ssh") {
+            (None, true) => Err(fe(
+                "ssh",
+                "backend ssh needs an ssh section listing the hosts (ssh: {hosts: [...]})",
+            )),
+            (Some(_), false) => Err(fe(
+                "ssh",
+                format!(
+                    "only with backend ssh (this cluster's backend is {})",
+                    self.backend
+                ),
+            )),
+            (None, false) => Ok(()),
+            (Some(ssh), true) => {
+                if ssh.hosts.len() != self.nodes {
+                    return Err(fe(
+                        "ssh.hosts",
+                        format!(
+                            "lists {} host(s) for {} node(s): give one host per node",
+                            ssh.hosts.len(),
+                            self.nodes
+                        ),
+                    ));
+                }
+                if let Some((i, _)) = ssh
+                    .hosts
+                    .iter()
+                    .enumerate()
+                    .find(|(_, h)| h.trim().is_empty())
+                {
+                    return Err(fe(&format!("ssh.hosts[{i}]"), "is empty"));
+                }
+                if ssh.user.is_empty() {
+                    return Err(fe("ssh.user", "is empty"));
+                }
+                if ssh.retries == 0 {
+                    return Err(fe("ssh.retries", "must be at least 1"));
+                }
+                if !ssh.dir.is_absolute() {
+                    return Err(fe("ssh.dir", "must be an absolute path"));
+                }
+                positive("ssh.connect-timeout", ssh.connect_timeout)
+            }
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub use crate::db::refkv::RefKvSpec;
 pub use crate::db::zookeeper::ZooKeeperSpec;
 use crate::nemesis::package::NemesisConfig;
 use crate::refkv::bugs::Bugs;
+pub use crate::remote::docker::DockerSpec;
+pub use crate::remote::ssh::SshSpec;
 use crate::workload::Strictness;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -40,8 +42,9 @@ pub struct ClusterSpec {
     /// linearizable store with no nodes, for testing the harness itself).
     pub db: String,
     /// Where nodes run: `local` (network namespaces on this machine, the
-    /// default) or `none` (no nodes, only with `db: memory`). Later: `ssh`,
-    /// `docker`.
+    /// default), `ssh` (remote hosts, configured by `ssh:`), `docker`
+    /// (containers on this machine, `docker:`) or `none` (no nodes, only
+    /// with `db: memory`).
     pub backend: String,
     /// Number of nodes (default 5).
     pub nodes: usize,
@@ -59,6 +62,24 @@ pub struct ClusterSpec {
     /// A bring-your-own system's description; only with `db: custom`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom: Option<CustomSpec>,
+    /// The SSH backend's hosts and credentials; only with `backend: ssh`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshSpec>,
+    /// The Docker backend's node image.
+    pub docker: DockerSpec,
+}
+
+impl ClusterSpec {
+    /// What the backend is built from (see
+    /// [`crate::remote::backend::build`]).
+    pub fn backend_config(&self) -> crate::remote::backend::BackendConfig {
+        crate::remote::backend::BackendConfig {
+            name: self.backend.clone(),
+            cluster: self.name.clone(),
+            ssh: self.ssh.clone(),
+            docker: self.docker.clone(),
+        }
+    }
 }
 
 impl Default for ClusterSpec {
@@ -74,6 +95,8 @@ impl Default for ClusterSpec {
             etcd: EtcdSpec::default(),
             zookeeper: ZooKeeperSpec::default(),
             custom: None,
+            ssh: None,
+            docker: DockerSpec::default(),
         }
     }
 }
@@ -96,6 +119,8 @@ struct ClusterFile {
     etcd: EtcdSpec,
     zookeeper: ZooKeeperSpec,
     custom: Option<CustomSpec>,
+    ssh: Option<SshSpec>,
+    docker: DockerSpec,
 }
 
 impl Default for ClusterFile {
@@ -113,6 +138,8 @@ impl Default for ClusterFile {
             etcd: c.etcd,
             zookeeper: c.zookeeper,
             custom: c.custom,
+            ssh: c.ssh,
+            docker: c.docker,
         }
     }
 }
@@ -134,6 +161,8 @@ impl From<ClusterFile> for ClusterSpec {
             etcd: f.etcd,
             zookeeper: f.zookeeper,
             custom: f.custom,
+            ssh: f.ssh,
+            docker: f.docker,
         }
     }
 }

@@ -5,9 +5,8 @@ use super::heal::heal_all;
 use super::host::ensure_prerequisites;
 use super::net::LocalNet;
 use super::MAX_NODES;
-use crate::remote::backend::{Backend, BackendError};
+use crate::remote::backend::{Backend, BackendError, Provision};
 use crate::remote::{Node, RemoteError};
-use std::path::Path;
 
 /// Network namespaces on this machine (see [`crate::remote::local`]).
 #[derive(Debug, Default)]
@@ -36,10 +35,11 @@ impl Backend for LocalBackend {
     }
 
     /// Installs missing prerequisites first (see [`ensure_prerequisites`]).
-    fn provision(&mut self, names: &[String], work_dir: &Path) -> Result<Vec<Node>, BackendError> {
+    /// The nodes share this machine's files: [`Node::binary`] is `None`.
+    fn provision(&mut self, req: &Provision<'_>) -> Result<Vec<Node>, BackendError> {
         ensure_prerequisites(true)
             .map_err(|e| BackendError::remote("local backend prerequisites", e))?;
-        let (net, nodes) = LocalNet::create(names, work_dir)
+        let (net, nodes) = LocalNet::create(req.names, req.work_dir)
             .map_err(|e| BackendError::remote("local backend", e))?;
         self.net = Some(net);
         Ok(nodes)

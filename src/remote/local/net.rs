@@ -154,6 +154,7 @@ impl LocalNet {
                 remote: remote.clone(),
                 data_dir,
                 log_dir: dir,
+                binary: None,
             });
         }
         Ok(nodes)
