@@ -8,9 +8,9 @@
 #[path = "support/ssh_hosts.rs"]
 mod ssh_hosts;
 
-use faultline::remote::backend::{build, Backend, BackendConfig, Provision};
+use faultline::remote::backend::{build, BackendConfig, Provision};
 use faultline::remote::ssh::SshSpec;
-use faultline::remote::{DaemonSpec, Remote, Signal};
+use faultline::remote::{DaemonSpec, Signal};
 use ssh_hosts::{root_or_skip, SshHosts};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -321,4 +321,69 @@ fn etcd_over_ssh_is_valid_under_partitions() {
     let out = test_run(&hosts, &cluster, "--nemesis partition --time-limit 15 --seed 1");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_nothing_left(&hosts);
+}
+
+/// Not a timed test (ignored): the figures of docs/backend-ssh.md.
+/// `flock /work/wt/e2e.lock cargo test --release --test ssh -- --ignored --nocapture measure`
+#[test]
+#[ignore]
+fn measure_provisioning_and_throughput_over_ssh_and_local() {
+    if !root_or_skip("measure_provisioning_and_throughput_over_ssh_and_local") {
+        return;
+    }
+    let _s = serial();
+    let names = vec!["n1".to_string(), "n2".to_string(), "n3".to_string()];
+    let run = |args: &str| {
+        let argv: Vec<&str> = args.split_whitespace().collect();
+        let out = faultline(&argv);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let results = tempfile::tempdir().expect("tempdir");
+    let bench = "--workload writes --nemesis none --time-limit 20 --seed 1";
+    {
+        let hosts = SshHosts::start(3);
+        let config = BackendConfig {
+            name: "ssh".into(),
+            cluster: "measure".into(),
+            ssh: Some(SshSpec {
+                hosts: hosts.addrs.clone(),
+                key: Some(hosts.key.clone()),
+                known_hosts: hosts.known_hosts.clone(),
+                dir: hosts.dir.clone(),
+                ..SshSpec::default()
+            }),
+            ..BackendConfig::default()
+        };
+        let bin = Path::new(env!("CARGO_BIN_EXE_faultline"));
+        let size = std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0);
+        for label in ["cold", "warm"] {
+            let mut be = build(&config).expect("backend");
+            let t0 = Instant::now();
+            be.provision(&Provision {
+                names: &names,
+                work_dir: &hosts.tmp.path().join("w"),
+                binary: bin,
+            })
+            .expect("provision");
+            eprintln!(
+                "MEASURE provision {label} (3 nodes, binary {:.1} MB): {:.2}s",
+                size as f64 / 1e6,
+                t0.elapsed().as_secs_f64()
+            );
+            be.teardown().expect("teardown");
+        }
+        let cluster = hosts.cluster_file("measure", "refkv", "");
+        let out = run(&format!(
+            "test --cluster {} --results {} {bench}",
+            cluster.display(),
+            results.path().display()
+        ));
+        eprintln!("MEASURE ssh run:\n{out}");
+    }
+    let out = run(&format!(
+        "test --cluster refkv-3 --results {} {bench}",
+        results.path().display()
+    ));
+    eprintln!("MEASURE local run:\n{out}");
 }

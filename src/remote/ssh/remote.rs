@@ -165,7 +165,8 @@ pub fn signal_script(pid: u32, signal: Signal) -> String {
              {{ echo \"kill -{name} $pid failed\" >&2; exit 1; }}\n"
         ),
         Signal::Stop | Signal::Cont => format!(
-            "kill -{name} $pid 2>/dev/null || {{ echo \"no process $pid\" >&2; exit 1; }}\n"
+            "{STATE_OF_PID}\ncase \"$s\" in ''|Z|X) echo \"process $pid has exited\" >&2; exit 1;; esac\n\
+             kill -{name} $pid 2>/dev/null || {{ echo \"no process $pid\" >&2; exit 1; }}\n"
         ),
     };
     let wait = match signal {
