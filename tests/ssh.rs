@@ -70,16 +70,23 @@ fn leftovers(hosts: &SshHosts, i: usize) -> Vec<String> {
             found.push(format!("{node}: rule {l}"));
         }
     }
-    let out = Command::new("ip").args(["netns", "pids", &ns]).output().expect("pids");
+    let out = Command::new("ip")
+        .args(["netns", "pids", &ns])
+        .output()
+        .expect("pids");
     for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("faultline-") && cmdline.contains(" node ") || cmdline.contains("etcd") {
+        if cmdline.contains("faultline-") && cmdline.contains(" node ") || cmdline.contains("etcd")
+        {
             found.push(format!("{node}: process {pid} {cmdline}"));
         }
     }
     if hosts.dir.join(&node).exists() {
-        found.push(format!("{node}: {} exists", hosts.dir.join(&node).display()));
+        found.push(format!(
+            "{node}: {} exists",
+            hosts.dir.join(&node).display()
+        ));
     }
     found
 }
@@ -102,10 +109,18 @@ fn refkv_over_ssh_is_valid_then_stale_read_is_caught_and_nothing_is_left() {
     let cluster = hosts.cluster_file("refkv-ssh", "refkv", "");
 
     let t0 = Instant::now();
-    let out = test_run(&hosts, &cluster, "--nemesis partition,kill,pause --time-limit 15 --seed 3");
+    let out = test_run(
+        &hosts,
+        &cluster,
+        "--nemesis partition,kill,pause --time-limit 15 --seed 3",
+    );
     eprintln!("valid run: {:.1}s", t0.elapsed().as_secs_f64());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("VALID"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("VALID"),
+        "{}",
+        text(&out)
+    );
     assert_nothing_left(&hosts);
     // The binary is cached for the next run, and only it is kept.
     let kept: Vec<String> = std::fs::read_dir(hosts.dir.join("bin"))
@@ -144,9 +159,10 @@ fn bad_credentials_unknown_hosts_and_unreachable_hosts_exit_254_naming_them() {
         .expect("ssh-keygen");
     assert!(st.success());
     let cluster = hosts.cluster_file("wrong-key", "refkv", "");
-    let yaml = std::fs::read_to_string(&cluster)
-        .expect("read")
-        .replace(&hosts.key.display().to_string(), &wrong.display().to_string());
+    let yaml = std::fs::read_to_string(&cluster).expect("read").replace(
+        &hosts.key.display().to_string(),
+        &wrong.display().to_string(),
+    );
     std::fs::write(&cluster, yaml).expect("write");
     let out = test_run(&hosts, &cluster, quick);
     assert_eq!(out.status.code(), Some(254), "{}", text(&out));
@@ -167,17 +183,29 @@ fn bad_credentials_unknown_hosts_and_unreachable_hosts_exit_254_naming_them() {
     let empty = hosts.tmp.path().join("empty_known_hosts");
     std::fs::write(&empty, "").expect("write");
     let cluster = hosts.cluster_file("unknown-host", "refkv", "");
-    let yaml = std::fs::read_to_string(&cluster)
-        .expect("read")
-        .replace(&hosts.known_hosts.display().to_string(), &empty.display().to_string());
+    let yaml = std::fs::read_to_string(&cluster).expect("read").replace(
+        &hosts.known_hosts.display().to_string(),
+        &empty.display().to_string(),
+    );
     std::fs::write(&cluster, yaml).expect("write");
     let out = test_run(&hosts, &cluster, quick);
     assert_eq!(out.status.code(), Some(254), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not in"), "{}", text(&out));
     assert!(err.contains("ssh-keyscan -H"), "{}", text(&out));
-    assert!(err.contains("accept-unknown-host-keys: true"), "{}", text(&out));
-    assert!(hosts.addrs.iter().any(|a| err.contains(&format!("({a}:22)"))), "{}", text(&out));
+    assert!(
+        err.contains("accept-unknown-host-keys: true"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        hosts
+            .addrs
+            .iter()
+            .any(|a| err.contains(&format!("({a}:22)"))),
+        "{}",
+        text(&out)
+    );
     assert_nothing_left(&hosts);
 
     // A namespace address where no sshd listens: n3 on port 2222.
@@ -255,7 +283,10 @@ fn heal_removes_what_a_left_running_cluster_left_and_only_that() {
         // Pause and resume work through the session.
         n.remote.signal(pid, Signal::Stop).expect("stop");
         n.remote.signal(pid, Signal::Cont).expect("cont");
-        assert!(!n.remote.wait_exit(pid, Duration::from_millis(50)).expect("wait"));
+        assert!(!n
+            .remote
+            .wait_exit(pid, Duration::from_millis(50))
+            .expect("wait"));
         pids.push(pid);
         // A partition chain hooked from INPUT, as the nemesis makes.
         n.remote
@@ -283,11 +314,18 @@ fn heal_removes_what_a_left_running_cluster_left_and_only_that() {
     let report = healer.heal().expect("heal");
     for (i, pid) in pids.iter().enumerate() {
         assert!(
-            report.contains(&format!("n{} ({}:22): killed process {pid} (sleep)", i + 1, hosts.addrs[i])),
+            report.contains(&format!(
+                "n{} ({}:22): killed process {pid} (sleep)",
+                i + 1,
+                hosts.addrs[i]
+            )),
             "{report}"
         );
     }
-    assert!(report.contains("deleted iptables chain FAULTLINE-PART"), "{report}");
+    assert!(
+        report.contains("deleted iptables chain FAULTLINE-PART"),
+        "{report}"
+    );
     assert!(report.contains("deleted directory"), "{report}");
     assert_nothing_left(&hosts);
     for pid in &pids {
@@ -296,7 +334,10 @@ fn heal_removes_what_a_left_running_cluster_left_and_only_that() {
             .unwrap_or(true);
         assert!(gone, "pid {pid} survived heal");
     }
-    assert!(bystander.try_wait().expect("bystander").is_none(), "heal killed a bystander");
+    assert!(
+        bystander.try_wait().expect("bystander").is_none(),
+        "heal killed a bystander"
+    );
     let _ = bystander.kill();
     let _ = bystander.wait();
     // The binary cache stays; a second heal finds nothing.
@@ -318,7 +359,11 @@ fn etcd_over_ssh_is_valid_under_partitions() {
     }
     let hosts = SshHosts::start(3);
     let cluster = hosts.cluster_file("etcd-ssh", "etcd", "");
-    let out = test_run(&hosts, &cluster, "--nemesis partition --time-limit 15 --seed 1");
+    let out = test_run(
+        &hosts,
+        &cluster,
+        "--nemesis partition --time-limit 15 --seed 1",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_nothing_left(&hosts);
 }

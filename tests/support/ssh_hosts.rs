@@ -38,7 +38,12 @@ fn run(argv: &[&str]) -> std::process::Output {
 /// Install Debian packages on this machine (the namespaces share its
 /// files), with services kept from starting, as faultline installs.
 pub fn apt_install(packages: &[&str]) {
-    let mut argv = vec!["sh", "-c", faultline::remote::INSTALL_SCRIPT, "faultline-install"];
+    let mut argv = vec![
+        "sh",
+        "-c",
+        faultline::remote::INSTALL_SCRIPT,
+        "faultline-install",
+    ];
     argv.extend_from_slice(packages);
     run(&argv);
 }
@@ -90,12 +95,33 @@ impl SshHosts {
         };
         let t = hosts.tmp.path().to_path_buf();
         let key = hosts.key.to_string_lossy().to_string();
-        run(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "faultline-test", "-f", &key]);
-        std::fs::copy(t.join("id_ed25519.pub"), t.join("authorized_keys")).expect("authorized_keys");
+        run(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "faultline-test",
+            "-f",
+            &key,
+        ]);
+        std::fs::copy(t.join("id_ed25519.pub"), t.join("authorized_keys"))
+            .expect("authorized_keys");
         let mut known = String::new();
         for (name, addr) in names.iter().zip(hosts.addrs.clone()) {
             let hk = t.join(format!("host_{name}"));
-            run(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", &hk.to_string_lossy()]);
+            run(&[
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                &hk.to_string_lossy(),
+            ]);
             let pubkey = std::fs::read_to_string(t.join(format!("host_{name}.pub"))).expect("pub");
             let mut words = pubkey.split_whitespace();
             let (alg, b64) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
@@ -116,7 +142,15 @@ impl SshHosts {
             .expect("sshd config");
             let log = std::fs::File::create(t.join(format!("sshd_{name}.log"))).expect("log");
             let child = Command::new("ip")
-                .args(["netns", "exec", &format!("faultline-{name}"), "/usr/sbin/sshd", "-D", "-e", "-f"])
+                .args([
+                    "netns",
+                    "exec",
+                    &format!("faultline-{name}"),
+                    "/usr/sbin/sshd",
+                    "-D",
+                    "-e",
+                    "-f",
+                ])
                 .arg(&cfg)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -127,7 +161,13 @@ impl SshHosts {
         }
         std::fs::write(&hosts.known_hosts, known).expect("known_hosts");
         // Hashed entries, as `HashKnownHosts yes` writes them.
-        run(&["ssh-keygen", "-q", "-H", "-f", &hosts.known_hosts.to_string_lossy()]);
+        run(&[
+            "ssh-keygen",
+            "-q",
+            "-H",
+            "-f",
+            &hosts.known_hosts.to_string_lossy(),
+        ]);
         let _ = std::fs::remove_file(format!("{}.old", hosts.known_hosts.display()));
         for addr in &hosts.addrs {
             wait_port(addr, 22);

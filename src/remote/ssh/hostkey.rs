@@ -49,13 +49,7 @@ pub fn fingerprint(key: &PublicKey) -> String {
 }
 
 /// Why an unknown host is refused, and the two ways to fix it.
-pub fn unknown_message(
-    node: &str,
-    host: &str,
-    port: u16,
-    key: &PublicKey,
-    file: &Path,
-) -> String {
+pub fn unknown_message(node: &str, host: &str, port: u16, key: &PublicKey, file: &Path) -> String {
     let port_flag = if port == 22 {
         String::new()
     } else {
@@ -120,10 +114,19 @@ mod tests {
     #[test]
     fn a_listed_key_is_known_and_another_host_unknown() {
         let f = file(&format!("10.0.0.1 ssh-ed25519 {KEY_A}\n"));
-        assert_eq!(verify(f.path(), "10.0.0.1", 22, &key(KEY_A)), Ok(Verdict::Known));
-        assert_eq!(verify(f.path(), "10.0.0.2", 22, &key(KEY_A)), Ok(Verdict::Unknown));
+        assert_eq!(
+            verify(f.path(), "10.0.0.1", 22, &key(KEY_A)),
+            Ok(Verdict::Known)
+        );
+        assert_eq!(
+            verify(f.path(), "10.0.0.2", 22, &key(KEY_A)),
+            Ok(Verdict::Unknown)
+        );
         // The same host on another port is another entry.
-        assert_eq!(verify(f.path(), "10.0.0.1", 2222, &key(KEY_A)), Ok(Verdict::Unknown));
+        assert_eq!(
+            verify(f.path(), "10.0.0.1", 2222, &key(KEY_A)),
+            Ok(Verdict::Unknown)
+        );
     }
 
     #[test]
@@ -140,15 +143,25 @@ mod tests {
     #[test]
     fn bracketed_port_entries_match_their_port() {
         let f = file(&format!("[10.0.0.1]:2222 ssh-ed25519 {KEY_A}\n"));
-        assert_eq!(verify(f.path(), "10.0.0.1", 2222, &key(KEY_A)), Ok(Verdict::Known));
-        assert_eq!(verify(f.path(), "10.0.0.1", 22, &key(KEY_A)), Ok(Verdict::Unknown));
+        assert_eq!(
+            verify(f.path(), "10.0.0.1", 2222, &key(KEY_A)),
+            Ok(Verdict::Known)
+        );
+        assert_eq!(
+            verify(f.path(), "10.0.0.1", 22, &key(KEY_A)),
+            Ok(Verdict::Unknown)
+        );
     }
 
     #[test]
     fn hashed_entries_from_ssh_keygen_match() {
         // Hash a plain file with OpenSSH's own ssh-keygen -H when it is
         // installed; the hashed line must still verify (and only for it).
-        if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
+        if std::process::Command::new("ssh-keygen")
+            .arg("-?")
+            .output()
+            .is_err()
+        {
             eprintln!("note: ssh-keygen missing, hashed entries not checked");
             return;
         }
@@ -161,8 +174,14 @@ mod tests {
         assert!(st.status.success(), "{st:?}");
         let text = std::fs::read_to_string(f.path()).expect("read");
         assert!(text.starts_with("|1|"), "{text}");
-        assert_eq!(verify(f.path(), "10.0.0.7", 22, &key(KEY_A)), Ok(Verdict::Known));
-        assert_eq!(verify(f.path(), "10.0.0.8", 22, &key(KEY_A)), Ok(Verdict::Unknown));
+        assert_eq!(
+            verify(f.path(), "10.0.0.7", 22, &key(KEY_A)),
+            Ok(Verdict::Known)
+        );
+        assert_eq!(
+            verify(f.path(), "10.0.0.8", 22, &key(KEY_A)),
+            Ok(Verdict::Unknown)
+        );
         assert_eq!(
             verify(f.path(), "10.0.0.7", 22, &key(KEY_B)),
             Ok(Verdict::Changed { line: 1 })
@@ -181,7 +200,10 @@ mod tests {
         let f = Path::new("/root/.ssh/known_hosts");
         let m = unknown_message("n2", "10.213.7.12", 22, &key(KEY_A), f);
         assert!(m.contains("n2 (10.213.7.12:22)"), "{m}");
-        assert!(m.contains("ssh-keyscan -H 10.213.7.12 >> /root/.ssh/known_hosts"), "{m}");
+        assert!(
+            m.contains("ssh-keyscan -H 10.213.7.12 >> /root/.ssh/known_hosts"),
+            "{m}"
+        );
         assert!(m.contains("accept-unknown-host-keys: true"), "{m}");
         assert!(m.contains("SHA256:"), "{m}");
         let m = unknown_message("n2", "h", 2222, &key(KEY_A), f);

@@ -85,7 +85,8 @@ pub fn targets(spec: &SshSpec) -> Result<Vec<Target>, String> {
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let (host, port) = split_host(h, spec.port).map_err(|e| format!("ssh.hosts[{i}]: {e}"))?;
+            let (host, port) =
+                split_host(h, spec.port).map_err(|e| format!("ssh.hosts[{i}]: {e}"))?;
             Ok(Target {
                 node: format!("n{}", i + 1),
                 host,
@@ -229,7 +230,8 @@ impl SshBackend {
         if let Some(rt) = &self.rt {
             return Ok(rt.clone());
         }
-        let rt = Rt::new().map_err(|e| RemoteError::Host(format!("cannot start the ssh runtime: {e}")))?;
+        let rt = Rt::new()
+            .map_err(|e| RemoteError::Host(format!("cannot start the ssh runtime: {e}")))?;
         self.rt = Some(rt.clone());
         Ok(rt)
     }
@@ -262,7 +264,12 @@ impl SshBackend {
             .lines()
             .filter_map(|l| l.split_once(' '))
             .collect();
-        let fact = |k: &str| facts.iter().find(|(key, _)| *key == k).map(|(_, v)| v.trim());
+        let fact = |k: &str| {
+            facts
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.trim())
+        };
         if fact("uid") != Some("0") {
             return Err(host_err(format!(
                 "{label}: logged in as {} (uid {}), not root: faults need root on the node \
@@ -393,11 +400,19 @@ impl Backend for SshBackend {
                 targets.len()
             )));
         }
-        let rt = self.runtime().map_err(|e| BackendError::remote(CONTEXT, e))?;
+        let rt = self
+            .runtime()
+            .map_err(|e| BackendError::remote(CONTEXT, e))?;
         let hash = sha256_file(req.binary).map_err(|e| {
-            host_err(format!("cannot read the faultline binary {}: {e}", req.binary.display()))
+            host_err(format!(
+                "cannot read the faultline binary {}: {e}",
+                req.binary.display()
+            ))
         })?;
-        let remote_binary = spec.dir.join("bin").join(format!("faultline-{}", &hash[..16]));
+        let remote_binary = spec
+            .dir
+            .join("bin")
+            .join(format!("faultline-{}", &hash[..16]));
         let remotes: Vec<Arc<SshRemote>> = req
             .names
             .iter()
@@ -496,7 +511,8 @@ impl Backend for SshBackend {
             return Ok(String::new());
         };
         let targets = targets(spec).map_err(RemoteError::Host)?;
-        let rt = Rt::new().map_err(|e| RemoteError::Host(format!("cannot start the ssh runtime: {e}")))?;
+        let rt = Rt::new()
+            .map_err(|e| RemoteError::Host(format!("cannot start the ssh runtime: {e}")))?;
         let remotes: Vec<Arc<SshRemote>> = targets
             .into_iter()
             .map(|t| {
@@ -624,16 +640,28 @@ mod tests {
                 .expect("sh")
         };
         let out = run(&spawn_script(&daemon, &pids));
-        let ours: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid");
+        let ours: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pid");
         let out = run(&spawn_script(&daemon, &pids));
-        let reused: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid");
+        let reused: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pid");
         // Pretend `reused` is a pid that came back for another process: its
         // recorded start time no longer matches.
         std::fs::write(pids.join(reused.to_string()), format!("{reused} 1\n")).expect("write");
         let out = run(&cleanup_script(dir.path(), "n9", false));
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains(&format!("killed process {ours} (sleep)")), "{text}");
-        assert!(!text.contains(&format!("killed process {reused}")), "{text}");
+        assert!(
+            text.contains(&format!("killed process {ours} (sleep)")),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&format!("killed process {reused}")),
+            "{text}"
+        );
         assert!(text.contains("deleted directory"), "{text}");
         assert!(!dir.path().join("n9").exists());
         let alive = |p: u32| {

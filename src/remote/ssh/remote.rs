@@ -267,15 +267,12 @@ impl Remote for SshRemote {
         }
         let what = command_line(&daemon.argv);
         let out = self.sh_ok(&what, &spawn_script(daemon, &self.pids_dir))?;
-        out.stdout
-            .trim()
-            .parse()
-            .map_err(|_| RemoteError::Failed {
-                node: self.name.clone(),
-                cmd: what,
-                status: out.status,
-                stderr: format!("no pid printed (got {:?})", out.stdout.trim()),
-            })
+        out.stdout.trim().parse().map_err(|_| RemoteError::Failed {
+            node: self.name.clone(),
+            cmd: what,
+            status: out.status,
+            stderr: format!("no pid printed (got {:?})", out.stdout.trim()),
+        })
     }
 
     fn signal(&self, pid: u32, signal: Signal) -> Result<(), RemoteError> {
@@ -287,7 +284,10 @@ impl Remote for SshRemote {
     }
 
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool, RemoteError> {
-        let out = self.sh_ok(&format!("wait for {pid} to exit"), &wait_script(pid, timeout))?;
+        let out = self.sh_ok(
+            &format!("wait for {pid} to exit"),
+            &wait_script(pid, timeout),
+        )?;
         Ok(out.stdout.trim() == "gone")
     }
 
@@ -318,7 +318,11 @@ mod tests {
     use std::process::Command;
 
     fn sh(script: &str) -> (i32, String) {
-        let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("sh");
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).trim().to_string(),

@@ -437,9 +437,11 @@ fn load_key(path: &Path) -> Result<PrivateKey, String> {
              ssh.key out",
             path.display()
         )),
-        Err(russh::keys::Error::IO(e)) => {
-            Err(format!("cannot read key file {}: {}", path.display(), io_reason(&e)))
-        }
+        Err(russh::keys::Error::IO(e)) => Err(format!(
+            "cannot read key file {}: {}",
+            path.display(),
+            io_reason(&e)
+        )),
         // The error of a malformed key never quotes the key.
         Err(e) => Err(format!("cannot use key file {}: {e}", path.display())),
     }
@@ -526,7 +528,10 @@ mod tests {
     #[test]
     fn home_is_expanded_only_at_the_start() {
         let home = std::env::var("HOME").unwrap_or_default();
-        assert_eq!(expand_home(Path::new("~/.ssh/k")), Path::new(&home).join(".ssh/k"));
+        assert_eq!(
+            expand_home(Path::new("~/.ssh/k")),
+            Path::new(&home).join(".ssh/k")
+        );
         assert_eq!(expand_home(Path::new("/a/~/b")), Path::new("/a/~/b"));
         assert_eq!(expand_home(Path::new("~other/x")), Path::new("~other/x"));
     }
@@ -544,7 +549,9 @@ mod tests {
             port,
             ..target()
         });
-        let r = rt.run(async move { connect(&t).await.map(|_| ()) }).expect("ran");
+        let r = rt
+            .run(async move { connect(&t).await.map(|_| ()) })
+            .expect("ran");
         let Err(ConnectError::Unreachable(m)) = r else {
             panic!("expected unreachable, got {r:?}");
         };
@@ -557,7 +564,10 @@ mod tests {
     #[test]
     fn a_missing_or_encrypted_key_file_is_named() {
         let e = load_key(Path::new("/nonexistent/id_ed25519")).unwrap_err();
-        assert!(e.contains("cannot read key file /nonexistent/id_ed25519"), "{e}");
+        assert!(
+            e.contains("cannot read key file /nonexistent/id_ed25519"),
+            "{e}"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let k = dir.path().join("k");
         let ok = std::process::Command::new("ssh-keygen")
