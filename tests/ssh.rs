@@ -432,3 +432,84 @@ fn measure_provisioning_and_throughput_over_ssh_and_local() {
     ));
     eprintln!("MEASURE local run:\n{out}");
 }
+
+/// Kills the ssh-agent it holds on drop.
+struct Agent(std::process::Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn with_no_key_the_agent_logs_in_and_without_an_agent_254_says_so() {
+    if !root_or_skip("with_no_key_the_agent_logs_in_and_without_an_agent_254_says_so") {
+        return;
+    }
+    let _s = serial();
+    let hosts = SshHosts::start(3);
+    let sock = hosts.tmp.path().join("agent.sock");
+    let _agent = Agent(
+        Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = Command::new("ssh-add")
+        .arg(&hosts.key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .expect("ssh-add");
+    assert!(st.status.success(), "{st:?}");
+    let cluster = hosts.cluster_file("agent", "refkv", "");
+    let yaml = std::fs::read_to_string(&cluster)
+        .expect("read")
+        .replace(&format!("  key: {}\n", hosts.key.display()), "");
+    assert!(!yaml.contains("key: "), "{yaml}");
+    std::fs::write(&cluster, yaml).expect("write");
+    let args = [
+        "test",
+        "--cluster",
+        &cluster.display().to_string(),
+        "--results",
+        &hosts.tmp.path().join("results").display().to_string(),
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "2",
+    ]
+    .map(|s| s.to_string());
+    let run = |sock: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_faultline"));
+        c.args(&args)
+            .env("FAULTLINE_NO_SUDO", "1")
+            .env_remove("SSH_AUTH_SOCK");
+        if let Some(s) = sock {
+            c.env("SSH_AUTH_SOCK", s);
+        }
+        c.output().expect("faultline runs")
+    };
+    let out = run(Some(&sock));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_nothing_left(&hosts);
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the SSH agent cannot be reached"),
+        "{}",
+        text(&out)
+    );
+    assert!(err.contains("set ssh.key"), "{}", text(&out));
+    assert_nothing_left(&hosts);
+}
