@@ -20,6 +20,7 @@
 //! each anomaly rules out).
 
 mod cycles;
+pub mod generate;
 mod graph;
 mod list_append;
 mod models;
