@@ -456,3 +456,70 @@ fn non_unique_appends_are_an_error_naming_the_op() {
         "{e}"
     );
 }
+
+/// Elle's own EDN shape, through the real binary.
+const WRITE_SKEW_EDN: &str = r#"{:type :invoke, :f :txn, :value [[:r :x nil] [:append :y 1]], :process 0, :time 1}
+{:type :invoke, :f :txn, :value [[:r :y nil] [:append :x 1]], :process 1, :time 2}
+{:type :ok, :f :txn, :value [[:r :x []] [:append :y 1]], :process 0, :time 3}
+{:type :ok, :f :txn, :value [[:r :y []] [:append :x 1]], :process 1, :time 4}
+{:type :invoke, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 2, :time 5}
+{:type :ok, :f :txn, :value [[:r :x [1]] [:r :y [1]]], :process 2, :time 6}
+"#;
+
+fn faultline_check(args: &[&str], file: &std::path::Path) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("check")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_reads_elle_edn_and_judges_against_the_models_asked() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("ws.edn");
+    std::fs::write(&f, WRITE_SKEW_EDN).expect("write");
+    let (code, out, _) = faultline_check(&["--model", "list-append"], &f);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("G2-item"), "{out}");
+    assert!(
+        out.contains("op 2 -rw-> op 3: op 2 read key x empty, without 1, the next element, which op 3 appended"),
+        "{out}"
+    );
+    let (code, out, _) = faultline_check(
+        &[
+            "--model",
+            "list-append",
+            "--consistency-models",
+            "snapshot-isolation",
+        ],
+        &f,
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = faultline_check(
+        &["--model", "list-append", "--consistency-models", "causal"],
+        &f,
+    );
+    assert_eq!(code, 254);
+    assert!(
+        err.contains("unknown consistency model \"causal\""),
+        "{err}"
+    );
+    std::fs::write(
+        &f,
+        "{:type :invoke, :f :txn, :value [[:incr :x 1]], :process 4}\n{:type :ok, :f :txn, :value [[:incr :x 1]], :process 4}\n",
+    )
+    .expect("write");
+    let (code, _, err) = faultline_check(&["--model", "list-append"], &f);
+    assert_eq!(code, 254);
+    assert!(
+        err.contains("ws.edn:2: micro-op 0 has function \"incr\""),
+        "{err}"
+    );
+}
