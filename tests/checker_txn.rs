@@ -523,3 +523,151 @@ fn the_cli_reads_elle_edn_and_judges_against_the_models_asked() {
         "{err}"
     );
 }
+
+fn check_rw(text: &str) -> (Validity, Vec<String>, Value) {
+    let c = TxnChecker::new(Flavor::RwRegister, vec![]);
+    let r = c.check(&hist(text)).expect("checkable");
+    let types: Vec<String> = r.details["anomaly-types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .map(|t| t.as_str().expect("name").to_string())
+        .collect();
+    (r.valid, types, r.details)
+}
+
+fn rw_invalid_with(text: &str, kind: &str) -> Value {
+    let (v, types, d) = check_rw(text);
+    assert_eq!(
+        (v, types),
+        (Validity::Invalid, vec![kind.to_string()]),
+        "{d:#}"
+    );
+    d
+}
+
+fn rw_valid(text: &str) {
+    let (v, types, d) = check_rw(text);
+    assert_eq!((v, types.len()), (Validity::Valid, 0), "{d:#}");
+}
+
+#[test]
+fn rw_register_serial_history_is_valid() {
+    rw_valid(
+        r#"
+        1 inv
+        1 ok [["w","x",1]]
+        2 inv
+        2 ok [["r","x",1],["w","x",2]]
+        3 inv
+        3 ok [["r","x",2],["r","y",null]]
+        "#,
+    );
+}
+
+#[test]
+fn rw_register_aborted_and_intermediate_reads() {
+    rw_invalid_with(
+        r#"
+        1 inv
+        1 fail [["w","x",1]]
+        2 inv
+        2 ok [["r","x",1]]
+        "#,
+        "G1a",
+    );
+    rw_invalid_with(
+        r#"
+        1 inv
+        2 inv
+        2 ok [["r","x",1]]
+        1 ok [["w","x",1],["w","x",2]]
+        "#,
+        "G1b",
+    );
+    rw_valid(
+        r#"
+        1 inv
+        2 inv
+        2 ok [["r","x",2]]
+        1 ok [["w","x",1],["w","x",2]]
+        "#,
+    );
+}
+
+#[test]
+fn rw_register_cycles() {
+    rw_invalid_with(
+        r#"
+        1 inv
+        2 inv
+        1 ok [["w","x",1],["r","y",1]]
+        2 ok [["w","y",1],["r","x",1]]
+        "#,
+        "G1c",
+    );
+    let d = rw_invalid_with(
+        r#"
+        1 inv
+        2 inv
+        1 ok [["w","x",1],["w","y",1]]
+        2 ok [["r","x",null],["r","y",1]]
+        "#,
+        "G-single",
+    );
+    let steps = d["anomalies"]["G-single"][0]["steps"]
+        .as_array()
+        .expect("steps");
+    assert!(
+        steps.iter().any(|s| s["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("read key x = nil"))),
+        "{d:#}"
+    );
+    rw_invalid_with(
+        r#"
+        1 inv
+        2 inv
+        1 ok [["r","x",null],["w","y",1]]
+        2 ok [["r","y",null],["w","x",1]]
+        "#,
+        "G2-item",
+    );
+    rw_valid(
+        r#"
+        1 inv
+        1 ok [["r","x",null],["w","y",1]]
+        2 inv
+        2 ok [["r","y",1],["w","x",1]]
+        "#,
+    );
+    rw_invalid_with(
+        r#"
+        1 inv
+        1 ok [["w","x",1]]
+        2 inv
+        2 ok [["r","x",null]]
+        "#,
+        "G-single-realtime",
+    );
+}
+
+#[test]
+fn rw_register_internal_and_garbage() {
+    rw_invalid_with(
+        r#"
+        1 inv
+        1 ok [["w","x",2]]
+        2 inv
+        2 ok [["w","x",1],["r","x",2]]
+        "#,
+        "internal",
+    );
+    rw_invalid_with(
+        r#"
+        1 inv
+        1 ok [["r","x",7]]
+        "#,
+        "garbage-read",
+    );
+}

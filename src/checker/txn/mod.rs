@@ -25,6 +25,7 @@ mod graph;
 mod list_append;
 mod models;
 mod parse;
+mod rw_register;
 
 pub use models::Model;
 pub use parse::Flavor;
@@ -173,13 +174,23 @@ impl Report {
 /// Check a transactional history of `flavor` (see the module docs).
 pub fn analyse(history: &History, flavor: Flavor) -> Result<Report, CheckError> {
     let t = parse::txns(history, flavor)?;
+    enum Analysis {
+        List(list_append::Analysis),
+        Reg(rw_register::Analysis),
+    }
     let (analysis, mut anomalies, mut builder) = match flavor {
-        Flavor::ListAppend => list_append::analyse(&t)?,
-        Flavor::RwRegister => {
-            return Err(CheckError::Config(
-                "rw-register is not checked yet; use list-append".into(),
-            ))
+        Flavor::ListAppend => {
+            let (a, x, g) = list_append::analyse(&t)?;
+            (Analysis::List(a), x, g)
         }
+        Flavor::RwRegister => {
+            let (a, x, g) = rw_register::analyse(&t)?;
+            (Analysis::Reg(a), x, g)
+        }
+    };
+    let explain = |x: usize, y: usize, k| match &analysis {
+        Analysis::List(a) => list_append::explain(&t, a, x, y, k),
+        Analysis::Reg(a) => rw_register::explain(&t, a, x, y, k),
     };
     cycles::add_order_edges(&t, &mut builder);
     let graph = builder.build();
@@ -193,7 +204,7 @@ pub fn analyse(history: &History, flavor: Flavor) -> Result<Report, CheckError> 
                     from: t.txns[x].index(),
                     to: t.txns[y].index(),
                     kind: cycles::step_name(c.steps[i]).to_string(),
-                    why: list_append::explain(&t, &analysis, x, y, c.steps[i]),
+                    why: explain(x, y, c.steps[i]),
                 }
             })
             .collect();
