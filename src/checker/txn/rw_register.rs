@@ -191,9 +191,10 @@ fn edges(t: &Txns, a: &Analysis) -> Builder {
     let mut g = Builder::new(t.txns.len());
     let live = |w: usize| t.txns[w].outcome != Outcome::Fail;
     let writer = |k: Id, v: Id| a.writer.get(&(k, v)).map(|w| w.0).filter(|&w| live(w));
-    let mut next: Vec<(&(Id, Option<Id>), &Vec<Id>)> = a.next.iter().collect();
-    next.sort_unstable_by_key(|(k, _)| **k);
-    for (&(k, prev), vs) in next {
+    let mut versions: Vec<&(Id, Option<Id>)> = a.next.keys().collect();
+    versions.sort_unstable();
+    for &(k, prev) in versions {
+        let vs = &a.next[&(k, prev)];
         let Some(from) = prev.and_then(|p| writer(k, p)) else {
             continue;
         };
