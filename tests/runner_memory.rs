@@ -275,3 +275,36 @@ fn dry_run_lines_name_time_process_f_key_value() {
     );
     eprintln!("{}", lines[..5].join("\n"));
 }
+
+#[test]
+fn list_append_and_rw_register_runs_are_valid_and_broken_transactions_are_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    for workload in ["list-append", "rw-register"] {
+        let s = spec(tmp.path(), workload, 5, 1.5);
+        let good = runner::run(&s, &quiet()).expect("run");
+        assert_eq!(
+            good.verdict,
+            Validity::Valid,
+            "{workload}: {:#?}",
+            good.results.checkers
+        );
+        let oks = read_jsonl(&good.dir.join("history.jsonl"))
+            .expect("history")
+            .history
+            .ops
+            .iter()
+            .filter(|o| o.kind == OpType::Ok && o.f == "txn")
+            .count();
+        assert!(oks > 100, "{workload}: {oks} committed transactions");
+    }
+    let s = spec(tmp.path(), "list-append", 6, 1.5);
+    for fault in [Fault::StaleReads { every: 7 }, Fault::TornTxns { every: 3 }] {
+        let bad = runner::run(&with_fault(s.clone(), fault.clone()), &quiet()).expect("run");
+        assert_eq!(
+            bad.verdict,
+            Validity::Invalid,
+            "{fault:?}: {:#?}",
+            bad.results.checkers
+        );
+    }
+}

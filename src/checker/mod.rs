@@ -13,6 +13,7 @@ pub mod bank;
 pub mod counter;
 pub mod linearizable;
 pub mod set;
+pub mod txn;
 
 use crate::history::History;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,5 @@
-//! `faultline check`: check recorded histories for linearizability.
+//! `faultline check`: check recorded histories for linearizability, or
+//! (`--model list-append`) for transactional anomalies, Elle-style.
 //!
 //! One line per file (`FILE: valid|invalid|unknown — summary`), the
 //! explanation of every invalid key below an invalid file, and a summary line
@@ -10,7 +11,8 @@
 use crate::checker::linearizable::{
     Linearizable, LinearizableOptions, LinearizableReport, ModelKind, NilRead,
 };
-use crate::checker::{CheckError, Validity};
+use crate::checker::txn::{Flavor, Model as TxnModel, TxnChecker};
+use crate::checker::{CheckError, CheckResult, Checker, Validity};
 use crate::exit::{CliError, CmdResult};
 use crate::history::import::{self, Format};
 use crate::report::junit;
@@ -24,9 +26,17 @@ pub struct Args {
     /// `*.jsonl`, `*.txt`, `*.log`, `*.json`).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// The model: register, cas-register, kv, multi-register, mutex.
-    #[arg(long, default_value = "cas-register")]
-    pub model: ModelKind,
+    /// The model: register, cas-register, kv, multi-register, mutex
+    /// (linearizability), or list-append, rw-register (transactions,
+    /// Elle-style; see --consistency-models).
+    #[arg(long, default_value = "cas-register", value_parser = parse_model)]
+    pub model: CheckModel,
+    /// With a transactional model: the consistency models the history must
+    /// satisfy, comma-separated (strict-serializable, serializable,
+    /// snapshot-isolation, repeatable-read, read-committed,
+    /// read-uncommitted). Default: strict-serializable.
+    #[arg(long, value_delimiter = ',', value_parser = parse_consistency, value_name = "MODELS")]
+    pub consistency_models: Vec<TxnModel>,
     /// The file format (jsonl, edn, jepsen-log, porcupine); detected when
     /// absent.
     #[arg(long)]
@@ -59,6 +69,35 @@ pub struct Args {
     /// into DIR; with several files, into `DIR/<file path, '/' as '_'>/`.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+}
+
+/// What `--model` names: a linearizability model, or a transactional one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckModel {
+    /// Linearizability of single objects.
+    Linear(ModelKind),
+    /// Transactional anomalies.
+    Txn(Flavor),
+}
+
+fn parse_model(s: &str) -> Result<CheckModel, String> {
+    match s {
+        "list-append" => Ok(CheckModel::Txn(Flavor::ListAppend)),
+        "rw-register" => Ok(CheckModel::Txn(Flavor::RwRegister)),
+        other => other
+            .parse::<ModelKind>()
+            .map(CheckModel::Linear)
+            .map_err(|_| {
+                format!(
+                    "unknown model {other:?}: expected register, cas-register, kv, \
+                     multi-register, mutex, list-append or rw-register"
+                )
+            }),
+    }
+}
+
+fn parse_consistency(s: &str) -> Result<TxnModel, String> {
+    TxnModel::parse(s.trim())
 }
 
 fn parse_json(s: &str) -> Result<serde_json::Value, String> {
@@ -123,23 +162,7 @@ fn check_file(
             Some(Err(e)) => FileOutcome::Bad(format!("{}: report: {e}", path.display())),
             _ => FileOutcome::Checked(Box::new(r), loaded.warnings),
         },
-        Err(e) => {
-            let line = |index: u64| loaded.lines.get(index as usize).copied();
-            FileOutcome::Bad(match &e {
-                CheckError::BadOp { index, reason } => match line(*index) {
-                    Some(l) => format!("{}:{l}: {reason}", path.display()),
-                    None => format!("{}: op {index}: {reason}", path.display()),
-                },
-                CheckError::Malformed(crate::history::HistoryError::Malformed {
-                    index,
-                    reason,
-                }) => match line(*index) {
-                    Some(l) => format!("{}:{l}: {reason}", path.display()),
-                    None => format!("{}: op {index}: {reason}", path.display()),
-                },
-                other => format!("{}: {other}", path.display()),
-            })
-        }
+        Err(e) => FileOutcome::Bad(bad_op(path, &loaded.lines, &e)),
     }
 }
 
@@ -151,8 +174,17 @@ pub fn run(args: Args) -> CmdResult {
             args.time_limit
         )));
     }
+    let model = match args.model {
+        CheckModel::Txn(flavor) => return run_txn(&args, flavor),
+        CheckModel::Linear(m) => m,
+    };
+    if !args.consistency_models.is_empty() {
+        return Err(CliError::bad_input(anyhow::anyhow!(
+            "--consistency-models applies to --model list-append or rw-register only"
+        )));
+    }
     let opts = LinearizableOptions {
-        model: args.model,
+        model,
         init: args.init.clone().unwrap_or(serde_json::Value::Null),
         nil_read: args.nil_read,
         time_limit: Some(Duration::from_secs_f64(args.time_limit)),
@@ -268,6 +300,132 @@ pub fn run(args: Args) -> CmdResult {
     }
     if let Some(j) = &args.junit {
         junit::JUnit::new("faultline check", junit_suites)
+            .write(j)
+            .map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
+    }
+    match bad.into_iter().next() {
+        Some(first) => Err(CliError::bad_input(anyhow::anyhow!("{first}"))),
+        None => Ok(overall),
+    }
+}
+
+/// A bad op or malformed history of `path`, as `FILE:LINE: what`.
+fn bad_op(path: &Path, lines: &[usize], e: &CheckError) -> String {
+    let line = |index: u64| lines.get(index as usize).copied();
+    let at = |index: u64, reason: &str| match line(index) {
+        Some(l) => format!("{}:{l}: {reason}", path.display()),
+        None => format!("{}: op {index}: {reason}", path.display()),
+    };
+    match e {
+        CheckError::BadOp { index, reason } => at(*index, reason),
+        CheckError::Malformed(crate::history::HistoryError::Malformed { index, reason }) => {
+            at(*index, reason)
+        }
+        other => format!("{}: {other}", path.display()),
+    }
+}
+
+/// `faultline check --model list-append|rw-register`: each file's verdict
+/// against the consistency models asked for, every anomaly kept explained
+/// below an invalid file (its transactions, and a cycle's steps with why
+/// each edge exists).
+fn run_txn(args: &Args, flavor: Flavor) -> CmdResult {
+    if args.report.is_some() {
+        return Err(CliError::bad_input(anyhow::anyhow!(
+            "--report is not available for transactional models yet: use --json"
+        )));
+    }
+    if let Some(j) = &args.junit {
+        junit::check_path(j).map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
+    }
+    let checker = TxnChecker::new(flavor, args.consistency_models.clone());
+    let files = expand(&args.files)?;
+    let mut overall = Validity::Valid;
+    let mut bad: Vec<String> = Vec::new();
+    let mut json_files = Vec::new();
+    let mut suites = Vec::new();
+    for path in &files {
+        let started = std::time::Instant::now();
+        let outcome: Result<CheckResult, String> = import::load(path, args.format)
+            .map_err(|e| e.to_string())
+            .and_then(|l| {
+                checker
+                    .check(&l.history)
+                    .map_err(|e| bad_op(path, &l.lines, &e))
+            });
+        let file = path.display().to_string();
+        match outcome {
+            Ok(r) => {
+                overall = overall.merge(r.valid);
+                if args.junit.is_some() {
+                    suites.push(junit::TestSuite {
+                        name: file.clone(),
+                        timestamp: None,
+                        time: started.elapsed().as_secs_f64(),
+                        properties: vec![("file".into(), file.clone())],
+                        cases: vec![junit::case_of_check(&file, &r)],
+                        system_out: None,
+                    });
+                }
+                if args.json {
+                    json_files
+                        .push(serde_json::json!({"file": file, "valid": r.valid, "result": r}));
+                    continue;
+                }
+                println!("{file}: {} — {}", r.valid, r.summary);
+                if r.valid != Validity::Invalid {
+                    continue;
+                }
+                let kinds = r.details["anomalies"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                for (kind, list) in kinds {
+                    for a in list.as_array().into_iter().flatten() {
+                        println!("  {kind}: {}", a["explanation"].as_str().unwrap_or(""));
+                        for s in a["steps"].as_array().into_iter().flatten() {
+                            println!(
+                                "    op {} -{}-> op {}: {}",
+                                s["from"],
+                                s["kind"].as_str().unwrap_or("?"),
+                                s["to"],
+                                s["why"].as_str().unwrap_or("")
+                            );
+                        }
+                    }
+                }
+            }
+            Err(msg) => {
+                if args.json {
+                    json_files.push(serde_json::json!({"file": file, "error": msg}));
+                } else {
+                    println!("{file}: error — {msg}");
+                }
+                if args.junit.is_some() {
+                    suites.push(junit::suite_of_error(
+                        &file,
+                        crate::exit::BAD_INPUT,
+                        &msg,
+                        Vec::new(),
+                        0.0,
+                    ));
+                }
+                bad.push(msg);
+            }
+        }
+    }
+    if args.json {
+        let doc = serde_json::json!({
+            "valid": if bad.is_empty() { Some(overall) } else { None },
+            "files": json_files,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(CliError::internal)?
+        );
+    }
+    if let Some(j) = &args.junit {
+        junit::JUnit::new("faultline check", suites)
             .write(j)
             .map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
     }

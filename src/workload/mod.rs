@@ -2,7 +2,8 @@
 //!
 //! A [`Workload`] brings a [`Generator`] for the main phase, one for the final
 //! reads after healing, the translation of its ops into [`KvClient`] calls,
-//! and its checkers. Workloads: `register`, `set`, `bank`, `counter`.
+//! and its checkers. Workloads: `register`, `set`, `bank`, `counter`,
+//! `list-append`, `rw-register`.
 //!
 //! Every workload assumes its keys are absent when the run starts (a fresh
 //! cluster): an absent key is the initial state (null register, empty set,
@@ -25,6 +26,7 @@ pub mod counter;
 pub mod drive;
 pub mod register;
 pub mod set;
+pub mod txn;
 
 use crate::checker::Checker;
 use crate::client::KvClient;
@@ -200,6 +202,24 @@ pub const WORKLOADS: &[WorkloadEntry] = &[
     WorkloadEntry {
         name: "counter",
         build: |cfg| Ok(Box::new(counter::Counter::from_config(cfg)?)),
+    },
+    WorkloadEntry {
+        name: "list-append",
+        build: |cfg| {
+            Ok(Box::new(txn::Txn::from_config(
+                crate::checker::txn::Flavor::ListAppend,
+                cfg,
+            )?))
+        },
+    },
+    WorkloadEntry {
+        name: "rw-register",
+        build: |cfg| {
+            Ok(Box::new(txn::Txn::from_config(
+                crate::checker::txn::Flavor::RwRegister,
+                cfg,
+            )?))
+        },
     },
 ];
 
