@@ -289,7 +289,8 @@ fn build(recipe: &Recipe, tag: &str) -> Result<(), RemoteError> {
     let root = dir.0.join("root");
     fs::create_dir_all(&root).map_err(|e| host_err(format!("{}: {e}", root.display())))?;
     let log_path = dir.0.join("debootstrap.log");
-    let log = File::create(&log_path).map_err(|e| host_err(format!("{}: {e}", log_path.display())))?;
+    let log =
+        File::create(&log_path).map_err(|e| host_err(format!("{}: {e}", log_path.display())))?;
     let log2 = log
         .try_clone()
         .map_err(|e| host_err(format!("{}: {e}", log_path.display())))?;
@@ -395,9 +396,7 @@ fn import(root: &Path, recipe: &Recipe, tag: &str) -> Result<(), RemoteError> {
     if let Some(mut e) = tar.stderr.take() {
         let _ = e.read_to_string(&mut tar_err);
     }
-    let tar_status = tar
-        .wait()
-        .map_err(|e| host_err(format!("tar: {e}")))?;
+    let tar_status = tar.wait().map_err(|e| host_err(format!("tar: {e}")))?;
     if !tar_status.success() || !import.status.success() {
         return Err(host_err(format!(
             "importing node image {tag} failed: tar {tar_status}: {}; docker import: {}",
@@ -418,7 +417,9 @@ fn last_lines(path: &Path, n: usize) -> String {
 /// True when running as root (`/proc/self` is owned by the effective uid).
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// The full path of `program` on PATH.

@@ -176,14 +176,7 @@ fn removed_lines(containers: &[String], networks: &[String]) -> String {
 /// else; returns their names.
 fn remove_ours() -> Result<(Vec<String>, Vec<String>), RemoteError> {
     let filter = label_filter();
-    let listed = cli::ok(&[
-        "ps",
-        "-a",
-        "--filter",
-        &filter,
-        "--format",
-        "{{.Names}}",
-    ])?;
+    let listed = cli::ok(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])?;
     let containers: Vec<String> = listed
         .stdout
         .lines()
@@ -241,7 +234,12 @@ impl DockerBackend {
     }
 
     /// Create the network and the containers of `names` from `image`.
-    fn create(&mut self, names: &[String], image: &str, binary: &Path) -> Result<Vec<Node>, RemoteError> {
+    fn create(
+        &mut self,
+        names: &[String],
+        image: &str,
+        binary: &Path,
+    ) -> Result<Vec<Node>, RemoteError> {
         let cluster_label = format!("{LABEL_KEY}.cluster={}", self.config.cluster);
         let label = format!("{LABEL_KEY}={LABEL_VALUE}");
         cli::ok(&[
@@ -303,7 +301,9 @@ impl DockerBackend {
             // Remembered before it runs: a half-created container is removed too.
             self.containers.push(container.clone());
             cli::ok(&args).map_err(|e| {
-                host_err(format!("starting container {container} for node {name}: {e}"))
+                host_err(format!(
+                    "starting container {container} for node {name}: {e}"
+                ))
             })?;
             nodes.push(Node {
                 name: name.clone(),
@@ -399,7 +399,8 @@ impl Backend for DockerBackend {
         }
         cli::require_engine().map_err(fail)?;
         let recipe = image::Recipe::from_spec(&self.config.docker).map_err(fail)?;
-        self.lock = Some(FileLock::acquire(&run_lock_path(), Duration::from_secs(30)).map_err(fail)?);
+        self.lock =
+            Some(FileLock::acquire(&run_lock_path(), Duration::from_secs(30)).map_err(fail)?);
         let (old_containers, old_networks) = remove_ours().map_err(fail)?;
         let left = removed_lines(&old_containers, &old_networks);
         if !left.is_empty() {

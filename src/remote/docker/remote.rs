@@ -60,11 +60,7 @@ impl DockerRemote {
         if raw.status != 0 && cli::is_engine_error(&raw.stderr) {
             return Err(RemoteError::Unreachable {
                 node: self.name.clone(),
-                reason: format!(
-                    "container {}: {}",
-                    self.container,
-                    raw.stderr.trim()
-                ),
+                reason: format!("container {}: {}", self.container, raw.stderr.trim()),
             });
         }
         Ok(raw)
@@ -226,7 +222,11 @@ mkdir -p "$(dirname "$t")" && cat >"$tmp" && chmod "$2" "$tmp" && mv -f "$tmp" "
             _ => Err(self.failed(
                 &cmd,
                 raw.status,
-                &format!("could not start the daemon: {}{}", stdout.trim(), raw.stderr.trim()),
+                &format!(
+                    "could not start the daemon: {}{}",
+                    stdout.trim(),
+                    raw.stderr.trim()
+                ),
             )),
         }
     }
@@ -255,11 +255,7 @@ mkdir -p "$(dirname "$t")" && cat >"$tmp" && chmod "$2" "$tmp" && mv -f "$tmp" "
         match raw.status {
             0 => Ok(()),
             3 if matches!(signal, Signal::Kill | Signal::Term) => Ok(()),
-            3 => Err(self.failed(
-                &format!("kill -{name} {pid}"),
-                3,
-                "the process has exited",
-            )),
+            3 => Err(self.failed(&format!("kill -{name} {pid}"), 3, "the process has exited")),
             s => Err(self.failed(&format!("kill -{name} {pid}"), s, raw.stderr.trim())),
         }
     }
