@@ -309,9 +309,9 @@ fn heal_removes_a_cluster_left_running_and_then_finds_nothing() {
             "{c} kept fault rules: {rules:?}"
         );
     }
-    let heal = heal();
-    let said = text(&heal);
-    assert_eq!(heal.status.code(), Some(0), "{said}");
+    let healed = heal();
+    let said = text(&healed);
+    assert_eq!(healed.status.code(), Some(0), "{said}");
     for c in &left {
         assert!(said.contains(&format!("removed container {c}")), "{said}");
     }
