@@ -281,11 +281,11 @@ fn heal_removes_a_cluster_left_running_and_then_finds_nothing() {
             "--workload",
             "register",
             "--nemesis",
-            "partition",
+            "partition,clock",
             "--interval",
             "1",
             "--time-limit",
-            "3",
+            "4",
             "--seed",
             "2",
             "--leave-db-running",
@@ -301,6 +301,16 @@ fn heal_removes_a_cluster_left_running_and_then_finds_nothing() {
         "{{.Names}}",
     ]);
     assert_eq!(left.len(), 3, "the cluster was not left running: {left:?}");
+    let fs = nemesis_fs(dir.path());
+    assert!(
+        fs.iter().any(|f| f == "start-partition"),
+        "no partition: {fs:?}"
+    );
+    assert!(
+        fs.iter()
+            .any(|f| f.ends_with("-clock") && f != "reset-clock"),
+        "no clock fault: {fs:?}"
+    );
     // The partition's rules were healed inside the containers.
     for c in &left {
         let rules = docker_lines(&["exec", c, "iptables", "-S"]);
@@ -309,6 +319,34 @@ fn heal_removes_a_cluster_left_running_and_then_finds_nothing() {
             "{c} kept fault rules: {rules:?}"
         );
     }
+    // Each node runs under libfaketime reading its own offset file, and
+    // libfaketime really moves a process's clock in the container.
+    for c in &left {
+        let node = c.trim_start_matches("faultline-");
+        let env = docker_lines(&[
+            "exec",
+            c,
+            "sh",
+            "-c",
+            "for p in $(pgrep -f 'faultline node'); do tr '\\0' '\\n' < /proc/$p/environ; done",
+        ]);
+        let want = format!("FAKETIME_TIMESTAMP_FILE=/run/faultline/faketime/{node}");
+        assert!(env.contains(&want), "{c}: no {want} in {env:?}");
+    }
+    let skew = docker_lines(&[
+        "exec",
+        &left[0],
+        "sh",
+        "-c",
+        "echo +3600s > /tmp/offset; a=$(date +%s); \
+         b=$(LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 \
+         FAKETIME_TIMESTAMP_FILE=/tmp/offset FAKETIME_NO_CACHE=1 date +%s); echo $((b-a))",
+    ]);
+    let skew: i64 = skew.first().and_then(|s| s.parse().ok()).unwrap_or(0);
+    assert!(
+        (3599..=3601).contains(&skew),
+        "libfaketime moved date by {skew} s"
+    );
     let healed = heal();
     let said = text(&healed);
     assert_eq!(healed.status.code(), Some(0), "{said}");
