@@ -62,6 +62,8 @@ pub const NODE_BINARY: &str = "/usr/local/bin/faultline";
 pub const DATA_DIR: &str = "/var/lib/faultline/data";
 /// A node's log directory, in its container.
 pub const LOG_DIR: &str = "/var/lib/faultline/logs";
+/// The anonymous volume holding [`DATA_DIR`] and [`LOG_DIR`].
+const DATA_VOLUME: &str = "type=volume,target=/var/lib/faultline";
 /// How many nodes fit in 10.213.8.11 ..= 10.213.8.254.
 pub const MAX_NODES: usize = 244;
 /// The lock directory when running as root (else the temp directory).
@@ -293,6 +295,11 @@ impl DockerBackend {
                 &node_label,
                 "--mount",
                 &bin_mount,
+                // Node data on an anonymous volume (the host's file system,
+                // real fsync) rather than the fuse-overlayfs layer; `docker
+                // rm -v` removes it with the container.
+                "--mount",
+                DATA_VOLUME,
             ];
             if certs {
                 args.extend(["-v", "/etc/ssl/certs:/etc/ssl/certs:ro"]);
