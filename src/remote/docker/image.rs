@@ -280,7 +280,12 @@ fn build(recipe: &Recipe, tag: &str) -> Result<(), RemoteError> {
     }
     eprintln!("building node image {tag} (debootstrap, ~2 min, once)");
     let started = Instant::now();
-    let dir = BuildDir(std::env::temp_dir().join(format!(
+    let base = if Path::new("/var/tmp").is_dir() {
+        PathBuf::from("/var/tmp")
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = BuildDir(base.join(format!(
         "faultline-image-{}-{}",
         recipe.hash(),
         std::process::id()
