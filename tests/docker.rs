@@ -428,3 +428,102 @@ fn etcd_in_containers_is_valid_under_partitions() {
     );
     assert_nothing_left("an etcd run");
 }
+
+/// The `Remote` contract on one real container: exec, an atomic upload and
+/// its download, a spawned daemon whose pid is its own, STOP and CONT that
+/// return once in effect, and a SIGKILL after which `wait_exit` sees the
+/// daemon gone (reaped by the container's init, not left a zombie).
+#[test]
+fn a_container_keeps_the_remote_contract() {
+    use faultline::remote::backend::{build, BackendConfig, Provision};
+    use faultline::remote::{DaemonSpec, Signal};
+    use std::time::Duration;
+    require_docker();
+    let _s = serial();
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut backend = build(&BackendConfig {
+        name: "docker".into(),
+        cluster: "contract".into(),
+        ..BackendConfig::default()
+    })
+    .expect("the docker backend");
+    let names = ["c1".to_string()];
+    let nodes = backend
+        .provision(&Provision {
+            names: &names,
+            work_dir: work.path(),
+            binary: Path::new(env!("CARGO_BIN_EXE_faultline")),
+        })
+        .expect("one container");
+    let node = &nodes[0];
+    let r = &node.remote;
+    assert_eq!(node.host, "10.213.8.11");
+    assert_eq!(r.exec(&["hostname"]).expect("exec").stdout.trim(), "c1");
+    let failed = r
+        .exec(&["sh", "-c", "echo oops >&2; exit 7"])
+        .expect("exec");
+    assert_eq!((failed.status, failed.stderr.trim()), (7, "oops"));
+    let version = r
+        .exec(&["/usr/local/bin/faultline", "--version"])
+        .expect("the mounted binary");
+    assert!(version.stdout.starts_with("faultline"), "{version:?}");
+
+    let src = work.path().join("up");
+    std::fs::write(&src, "+1.500s").expect("write");
+    let there = Path::new("/run/faultline/faketime/c1");
+    r.upload(&src, there).expect("upload");
+    let back = work.path().join("down");
+    r.download(there, &back).expect("download");
+    assert_eq!(std::fs::read_to_string(&back).expect("read"), "+1.500s");
+    assert!(
+        r.libfaketime().expect("asked").is_some(),
+        "no libfaketime in the image"
+    );
+
+    let pid = r
+        .spawn(&DaemonSpec {
+            argv: vec!["sleep".into(), "1000".into()],
+            env: vec![("FAULTLINE_TEST".into(), "yes".into())],
+            cwd: "/var/lib/faultline/data".into(),
+            log_file: "/var/lib/faultline/logs/sleep.log".into(),
+        })
+        .expect("spawn");
+    let p = pid.to_string();
+    let comm = r.exec(&["cat", &format!("/proc/{p}/comm")]).expect("exec");
+    assert_eq!(comm.stdout.trim(), "sleep", "the pid is not the daemon's");
+    let state = || {
+        r.exec(&[
+            "sh",
+            "-c",
+            &format!("sed -n 's/^State:\\s*\\(.\\).*/\\1/p' /proc/{p}/status"),
+        ])
+        .expect("exec")
+        .stdout
+        .trim()
+        .to_string()
+    };
+    r.signal(pid, Signal::Stop).expect("stop");
+    assert_eq!(state(), "T");
+    r.signal(pid, Signal::Cont).expect("cont");
+    assert_ne!(state(), "T");
+    assert!(!r.wait_exit(pid, Duration::from_millis(100)).expect("wait"));
+    r.signal(pid, Signal::Kill).expect("kill");
+    assert!(r.wait_exit(pid, Duration::from_secs(5)).expect("wait"));
+    // Reaped by docker-init: not even a zombie remains.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(state(), "", "the killed daemon was not reaped");
+    r.signal(pid, Signal::Kill)
+        .expect("a second SIGKILL is a no-op");
+    assert!(
+        r.signal(pid, Signal::Stop).is_err(),
+        "STOP of a gone process"
+    );
+
+    backend.teardown().expect("teardown");
+    backend.teardown().expect("a second teardown");
+    assert_nothing_left("teardown");
+    assert!(
+        node.remote.exec(&["true"]).is_err(),
+        "a removed container still answers"
+    );
+}
