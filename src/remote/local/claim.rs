@@ -74,11 +74,11 @@ impl Claim {
                     let _ = fs::remove_file(&state_file);
                 }
                 vec![format!(
-                    "cluster {name} (left up by `faultline cluster up`; state file {} removed)",
+                    "{name} (left up by `faultline cluster up`; state file {} removed)",
                     state_file.display()
                 )]
             }
-            Claim::LeftRun => vec!["a cluster a run left running (--leave-db-running)".into()],
+            Claim::LeftRun => vec!["left running by a run (--leave-db-running)".into()],
         }
     }
 
