@@ -54,8 +54,8 @@ fn alive(pid: u32) -> bool {
 
 /// The daemon pids a state file records.
 fn pids(state: &Path) -> Vec<u32> {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(state).expect("state file"))
-        .expect("json");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(state).expect("state file")).expect("json");
     v["nodes"]
         .as_array()
         .expect("nodes")
@@ -152,7 +152,11 @@ fn a_cluster_comes_up_serves_blocks_runs_and_goes_down_leaving_nothing() {
 
     let (code, out, err) = cluster(&["cluster", "down", "refkv-3"], res);
     assert_eq!(code, Some(0), "{out}\n{err}");
-    assert!(faultline_namespaces().is_empty(), "{:?}", faultline_namespaces());
+    assert!(
+        faultline_namespaces().is_empty(),
+        "{:?}",
+        faultline_namespaces()
+    );
     assert!(!pids.iter().any(|&p| alive(p)), "{pids:?}");
     assert!(!state.exists());
     assert!(!Path::new("/run/faultline/claim.json").exists());

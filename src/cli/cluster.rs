@@ -168,10 +168,7 @@ impl ClusterState {
 /// (`clusters/refkv-3.yaml` → `refkv-3`) or the name itself.
 pub fn cluster_name(arg: &str) -> String {
     let p = Path::new(arg);
-    let is_file = matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    );
+    let is_file = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
     if is_file {
         if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
             return stem.to_string();
@@ -192,9 +189,7 @@ pub fn target_name(arg: &str) -> String {
 
 /// The directory of cluster `name` under `results`: `results/clusters/NAME/`.
 pub fn cluster_dir(results: &Path, name: &str) -> PathBuf {
-    results
-        .join("clusters")
-        .join(crate::store::safe_name(name))
+    results.join("clusters").join(crate::store::safe_name(name))
 }
 
 /// Whether this `faultline cluster` command needs root: its backend does
@@ -374,7 +369,10 @@ pub fn render_up(state: &ClusterState, ready_after: Duration) -> String {
         })
         .collect();
     out.push_str(&table(&rows));
-    out.push_str(&format!("state, data and logs: {}\n", state.work_dir.display()));
+    out.push_str(&format!(
+        "state, data and logs: {}\n",
+        state.work_dir.display()
+    ));
     out.push_str("try:\n");
     if let Some(line) = state
         .nodes
@@ -462,7 +460,9 @@ fn status(t: &Target) -> Result<(), CliError> {
         let name = target_name(&t.cluster);
         return Err(bad(format!(
             "cluster {name} is not up (no {}); `faultline cluster up {name}` brings it up",
-            cluster_dir(&t.results_dir, &name).join(STATE_FILE).display()
+            cluster_dir(&t.results_dir, &name)
+                .join(STATE_FILE)
+                .display()
         )));
     };
     let (mut be, nodes, note) = match attach(&state) {
@@ -707,22 +707,30 @@ mod tests {
         let path = dir.path().join(STATE_FILE);
         std::fs::write(&path, "{\n  \"name\": 3\n}\n").expect("write");
         let e = ClusterState::load(&path).expect_err("not a state");
-        assert!(
-            e.starts_with(&format!("{}:2:", path.display())),
-            "{e}"
-        );
+        assert!(e.starts_with(&format!("{}:2:", path.display())), "{e}");
     }
 
     #[test]
     fn up_prints_a_line_per_node_with_its_url_and_what_to_try() {
         let out = render_up(&state(), Duration::from_millis(1500));
-        assert!(out.starts_with("cluster refkv-3 is up: refkv on 3 node(s), backend local, serving after 1.5 s\n"), "{out}");
+        assert!(
+            out.starts_with(
+                "cluster refkv-3 is up: refkv on 3 node(s), backend local, serving after 1.5 s\n"
+            ),
+            "{out}"
+        );
         assert!(
             out.contains("  n2  10.213.7.12  http://10.213.7.12:8080  pid 102\n"),
             "{out}"
         );
-        assert!(out.contains("  curl http://10.213.7.11:8080/status\n"), "{out}");
-        assert!(out.contains("  faultline cluster status refkv-3\n"), "{out}");
+        assert!(
+            out.contains("  curl http://10.213.7.11:8080/status\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  faultline cluster status refkv-3\n"),
+            "{out}"
+        );
         assert!(out.contains("  faultline cluster down refkv-3\n"), "{out}");
     }
 
@@ -753,9 +761,18 @@ mod tests {
         let out = render_status(&state(), &seen, None);
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[1].starts_with("  NODE  ADDRESS"), "{out}");
-        assert!(lines[2].contains("alive (pid 101)") && lines[2].contains("leader"), "{out}");
-        assert!(lines[4].contains("gone (pid 103)") && lines[4].contains("unreachable"), "{out}");
-        assert!(out.ends_with("2 of 3 daemon(s) alive; leader: n1\n"), "{out}");
+        assert!(
+            lines[2].contains("alive (pid 101)") && lines[2].contains("leader"),
+            "{out}"
+        );
+        assert!(
+            lines[4].contains("gone (pid 103)") && lines[4].contains("unreachable"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("2 of 3 daemon(s) alive; leader: n1\n"),
+            "{out}"
+        );
     }
 
     #[test]

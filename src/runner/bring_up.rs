@@ -26,8 +26,7 @@ pub fn node_names(n: usize) -> Vec<String> {
 /// (`None`: this process's own).
 pub fn make_db(spec: &ClusterSpec, binary: Option<PathBuf>) -> Result<Arc<dyn Db>, RunError> {
     registry::lookup(&spec.db).map_err(|e| RunError::BadInput(format!("cluster: {e}")))?;
-    registry::build(spec, &DbContext { binary })
-        .map_err(|e| RunError::Internal(e.to_string()))
+    registry::build(spec, &DbContext { binary }).map_err(|e| RunError::Internal(e.to_string()))
 }
 
 /// Provision one node per name through `be` (see [`Backend::provision`]).

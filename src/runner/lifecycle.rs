@@ -14,6 +14,7 @@
 //! SIGQUIT — because
 //! nothing between setup and heal returns early.
 
+use super::bring_up;
 use super::faults::Faults;
 use super::leaders::{self, Sampler};
 use super::log::RunLog;
@@ -27,7 +28,6 @@ use crate::generator::Generator;
 use crate::history::{History, Op, OpType, Process};
 use crate::nemesis::intervals::SKIP_F;
 use crate::nemesis::package;
-use super::bring_up;
 use crate::remote::backend::{self, Backend, BackendError, Provision};
 use crate::remote::Node;
 use crate::report::progress::Terminal;
@@ -260,8 +260,8 @@ async fn teardown(
 ) -> Vec<String> {
     let c = cluster.clone();
     let problems = blocking("teardown", move || bring_up::teardown(&c, be.as_mut()))
-    .await
-    .unwrap_or_else(|e| vec![e.to_string()]);
+        .await
+        .unwrap_or_else(|e| vec![e.to_string()]);
     for p in &problems {
         log.warn(p);
     }

@@ -1,9 +1,9 @@
 //! [`LocalBackend`]: the local backend as a [`Backend`] — each run gets a
 //! fresh [`LocalNet`] on this machine, and `heal` is [`heal_all`].
 
+use super::claim::Claim;
 use super::heal::heal_all;
 use super::host::ensure_prerequisites;
-use super::claim::Claim;
 use super::net::LocalNet;
 use super::MAX_NODES;
 use crate::remote::backend::{Backend, BackendError, Provision};
