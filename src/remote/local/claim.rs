@@ -1,5 +1,5 @@
 //! Who a local network left running belongs to. A run that leaves its
-//! cluster running (`faultline cluster up`, `--leave-db-running`) writes a
+//! cluster running for later commands (`faultline cluster up`) writes a
 //! [`Claim`] to `RUN_DIR/claim.json` while it still holds the run lock;
 //! [`super::LocalNet::create`] then refuses to sweep that network away as
 //! the leftovers of a killed run, and says what removes it. The claim goes
@@ -29,7 +29,9 @@ pub enum Claim {
         /// along with the network.
         state_file: PathBuf,
     },
-    /// A run with `--leave-db-running`; `faultline heal` removes it.
+    /// Left running by a run, for `faultline heal` to remove; also what an
+    /// unreadable claim file counts as. (`--leave-db-running` writes no
+    /// claim yet: its network is swept by the next run, as before.)
     LeftRun,
 }
 
@@ -78,7 +80,7 @@ impl Claim {
                     state_file.display()
                 )]
             }
-            Claim::LeftRun => vec!["left running by a run (--leave-db-running)".into()],
+            Claim::LeftRun => vec!["left running by a run (unnamed claim)".into()],
         }
     }
 
@@ -89,8 +91,8 @@ impl Claim {
                 "the local network is used by cluster {name} (faultline cluster up); run \
                  `faultline cluster down {name}` first"
             ),
-            Claim::LeftRun => "the local network is used by a cluster a run left running \
-                 (--leave-db-running); run `faultline heal` first"
+            Claim::LeftRun => "the local network is used by a cluster a run left running; \
+                 run `faultline heal` first"
                 .into(),
         }
     }

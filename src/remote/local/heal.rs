@@ -31,7 +31,7 @@ pub struct HealReport {
     /// Files deleted (faketime offsets).
     pub files: Vec<String>,
     /// Clusters left running on purpose whose claim was removed
-    /// (`faultline cluster up`, `--leave-db-running`).
+    /// (`faultline cluster up`).
     pub clusters: Vec<String>,
 }
 

@@ -17,7 +17,7 @@
 //! FORWARD rules, the faketime offset files under [`RUN_DIR`] — and nothing
 //! else. One run at a time owns the network: [`LocalNet`] holds an exclusive
 //! `flock` on `RUN_DIR/lock` for its lifetime. A network left running on
-//! purpose (`faultline cluster up`, `--leave-db-running`) is no leftover: it
+//! purpose by `faultline cluster up` is no leftover: it
 //! carries a [`Claim`] (`RUN_DIR/claim.json`), and a new run refuses to
 //! take it until `faultline cluster down` or `faultline heal` removes it;
 //! [`LocalNet::attach`] takes such a network back.

@@ -211,12 +211,16 @@ impl LocalNet {
     }
 
     /// Forget this network without removing it, as a run with
-    /// `--leave-db-running` does: the namespaces, processes and rules stay,
-    /// claimed by [`Claim::LeftRun`], until `faultline heal` removes them (a
-    /// new run refuses to take them). When the claim cannot be written the
-    /// network is left unclaimed, as a crash would leave it.
-    pub fn leave(self) {
-        let _ = self.leave_claimed(&Claim::LeftRun);
+    /// `--leave-db-running` does (and as a crash would): the namespaces,
+    /// processes and rules stay, unclaimed, until `faultline heal` or the
+    /// next run sweeps them away (see [`LocalNet::leave_claimed`] for a
+    /// network no run may sweep).
+    pub fn leave(mut self) {
+        // With no names, Drop removes nothing; dropping the lock lets the
+        // next run (or `faultline heal`) in.
+        self.names.clear();
+        self.remotes.clear();
+        self.lock = None;
     }
 
     /// Forget this network without removing it, recording `claim` (see
