@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod check;
+pub mod cluster;
 pub mod compare;
 pub mod elevate;
 pub mod heal;
@@ -49,6 +50,14 @@ pub enum Command {
     Analyze(analyze::Args),
     /// Remove everything a killed run left behind.
     Heal(heal::Args),
+    /// Bring a cluster up and leave it running for manual experiments;
+    /// show it; take it down.
+    ///
+    /// `up` provisions the nodes, sets up the Db, waits until it serves and
+    /// prints each node's address and client address; `status` shows each
+    /// daemon and what each node says of its role, term and leader; `down`
+    /// removes everything `up` made.
+    Cluster(cluster::Args),
     /// Browse stored runs and their reports in a web browser.
     Serve(serve::Args),
     /// Run the same test on several systems and compare them side by side.
@@ -95,6 +104,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Test(a) => test::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Heal(a) => heal::run(a),
+        Command::Cluster(a) => cluster::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Suite(a) => suite::run(a),
         Command::Compare(a) => compare::run(a),

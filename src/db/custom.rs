@@ -923,6 +923,10 @@ impl Db for Custom {
         self.daemons.pid(node)
     }
 
+    fn client_address(&self, node: &Node) -> Option<String> {
+        self.url(node).ok()
+    }
+
     fn consensus_state(&self, _cluster: &Cluster, node: &Node) -> Option<ConsensusState> {
         let r = self.spec.role.as_ref()?;
         let url = format!("{}{}", self.url(node).ok()?, r.path);

@@ -525,6 +525,10 @@ impl Db for Etcd {
     /// The member's own status: `leader` when it leads, else `follower`
     /// (with the leader it knows, if any). etcd's status does not say when
     /// a member campaigns, so `candidate` is never reported.
+    fn client_address(&self, node: &Node) -> Option<String> {
+        self.client_url(node).ok()
+    }
+
     fn consensus_state(&self, _cluster: &Cluster, node: &Node) -> Option<ConsensusState> {
         let c = self.status_client(node).ok()?;
         let v = block_on(async move { c.status().await.ok() }).ok()??;

@@ -176,6 +176,12 @@ pub trait Db: Send + Sync {
     fn client(&self, cluster: &Cluster, node: &Node) -> Arc<dyn KvClient>;
     /// The pid of the system's process on `node`, if it runs.
     fn pid(&self, node: &Node) -> Option<u32>;
+    /// Where a person's client reaches the system on `node` (refkv
+    /// `http://10.213.7.11:8080`, ZooKeeper `10.213.7.11:2181`), for
+    /// `faultline cluster up`. `None`: no address (the default).
+    fn client_address(&self, _node: &Node) -> Option<String> {
+        None
+    }
     /// What `node` says of its consensus state (role and term), for
     /// nemeses that choreograph elections. `None`: the Db cannot tell, or
     /// the node did not answer (paused, dead, cut off).

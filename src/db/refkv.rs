@@ -503,6 +503,10 @@ impl Db for RefKv {
         self.daemons.pid(node)
     }
 
+    fn client_address(&self, node: &Node) -> Option<String> {
+        self.url(node).ok()
+    }
+
     fn consensus_state(&self, _cluster: &Cluster, node: &Node) -> Option<ConsensusState> {
         let url = self.url(node).ok()?;
         let v: Value = block_on(async move {

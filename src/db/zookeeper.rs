@@ -508,6 +508,10 @@ impl Db for ZooKeeper {
         self.daemons.pid(node)
     }
 
+    fn client_address(&self, node: &Node) -> Option<String> {
+        self.connect_string(node).ok()
+    }
+
     fn consensus_state(&self, _cluster: &Cluster, node: &Node) -> Option<ConsensusState> {
         let (host, port) = (node.host.clone(), self.spec.client_port);
         let s = block_on(srvr(host, port)).ok()?.ok()?;

@@ -134,6 +134,35 @@ pub trait Backend: Send {
     fn teardown(&mut self) -> Result<(), RemoteError>;
     /// Forget the nodes without removing them (`--leave-db-running`).
     fn leave(&mut self);
+    /// Forget the nodes without removing them, for `faultline cluster up`
+    /// of cluster `cluster` whose state file is `state_file`: as
+    /// [`Backend::leave`], and a backend whose runs would sweep a left
+    /// cluster away as leftovers records that this one is kept (the local
+    /// backend writes a [`super::local::Claim`]). The default is `leave`.
+    fn leave_up(&mut self, cluster: &str, state_file: &Path) -> Result<(), BackendError> {
+        let _ = (cluster, state_file);
+        self.leave();
+        Ok(())
+    }
+    /// Take back the nodes an earlier process provisioned with the same
+    /// request and left running ([`Backend::leave_up`]): the same
+    /// [`Node`]s `provision` returned, reaching the same machines, without
+    /// creating anything. Then `teardown` removes them (`faultline cluster
+    /// down`) or `leave_up` leaves them again (`faultline cluster status`).
+    /// The default refuses: a backend that cannot reattach cannot serve
+    /// `status` and `down` (`faultline heal --cluster FILE` still removes
+    /// its nodes).
+    fn attach(&mut self, req: &Provision<'_>) -> Result<Vec<Node>, BackendError> {
+        let _ = req;
+        Err(BackendError::remote(
+            &format!("backend {}", self.name()),
+            RemoteError::Host(format!(
+                "backend {} cannot take back nodes left running; `faultline heal --cluster \
+                 FILE` removes them",
+                self.name()
+            )),
+        ))
+    }
     /// Remove what killed or left (`--leave-db-running`) runs of this
     /// backend left behind, and nothing else; refuse (with
     /// [`RemoteError::Host`]) while a live run owns it. Returns the lines
@@ -215,6 +244,11 @@ impl Backend for NoBackend {
     }
 
     fn leave(&mut self) {}
+
+    /// The same names-only nodes: there is nothing to find again.
+    fn attach(&mut self, req: &Provision<'_>) -> Result<Vec<Node>, BackendError> {
+        self.provision(req)
+    }
 
     /// Nothing: this backend creates nothing outside the run directory.
     fn heal(&self) -> Result<String, RemoteError> {

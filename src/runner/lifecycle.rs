@@ -14,6 +14,7 @@
 //! SIGQUIT — because
 //! nothing between setup and heal returns early.
 
+use super::bring_up;
 use super::faults::Faults;
 use super::leaders::{self, Sampler};
 use super::log::RunLog;
@@ -22,7 +23,6 @@ use super::schedule::{rng, Pacer, Stream};
 use super::signals::{self, Stop};
 use super::worker::{self, Env, PhasePlan, Worker};
 use super::{RunError, RunOptions};
-use crate::db::registry::{self, DbContext};
 use crate::db::{Cluster, Db};
 use crate::generator::Generator;
 use crate::history::{History, Op, OpType, Process};
@@ -88,14 +88,9 @@ pub fn planned_capabilities(spec: &TestSpec) -> Result<crate::db::Capabilities, 
     Ok(make_db(spec, &RunOptions::default())?.capabilities())
 }
 
-/// The Db the cluster names, from its own section of the cluster file
-/// ([`crate::db::registry`]).
+/// The Db the cluster names ([`bring_up::make_db`]).
 fn make_db(spec: &TestSpec, opts: &RunOptions) -> Result<Arc<dyn Db>, RunError> {
-    registry::lookup(&spec.cluster.db).map_err(|e| RunError::BadInput(format!("cluster: {e}")))?;
-    let ctx = DbContext {
-        binary: opts.binary.clone(),
-    };
-    registry::build(&spec.cluster, &ctx).map_err(|e| RunError::Internal(e.to_string()))
+    bring_up::make_db(&spec.cluster, opts.binary.clone())
 }
 
 /// Run `f` on the blocking pool; a panic is an internal error.
@@ -198,7 +193,7 @@ async fn provisioned(
     workload: Arc<dyn Workload>,
 ) -> Result<Finished, RunError> {
     let Run { spec, dir, log, .. } = *run;
-    let names: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
+    let names = bring_up::node_names(spec.cluster.nodes);
     let work_dir = dir.path.join("work");
     let mut be = backend::build(&spec.cluster.backend_config())?;
     log.info(format!(
@@ -209,11 +204,7 @@ async fn provisioned(
     let wd = work_dir.clone();
     let binary = opts.binary.clone().unwrap_or_else(Provision::own_binary);
     let (be, nodes) = blocking("provisioning", move || {
-        let r = be.provision(&Provision {
-            names: &names,
-            work_dir: &wd,
-            binary: &binary,
-        });
+        let r = bring_up::provision(be.as_mut(), &names, &wd, &binary);
         (be, r)
     })
     .await?;
@@ -268,20 +259,9 @@ async fn teardown(
     log: &RunLog,
 ) -> Vec<String> {
     let c = cluster.clone();
-    let problems = blocking("teardown", move || {
-        let mut problems = Vec::new();
-        for n in &c.nodes {
-            if let Err(e) = c.db.teardown(&c, n) {
-                problems.push(format!("db teardown on {}: {e}", n.name));
-            }
-        }
-        if let Err(e) = be.teardown() {
-            problems.push(format!("backend teardown: {e}"));
-        }
-        problems
-    })
-    .await
-    .unwrap_or_else(|e| vec![e.to_string()]);
+    let problems = blocking("teardown", move || bring_up::teardown(&c, be.as_mut()))
+        .await
+        .unwrap_or_else(|e| vec![e.to_string()]);
     for p in &problems {
         log.warn(p);
     }
@@ -292,19 +272,7 @@ async fn teardown(
 
 /// Copy each node's log files into `nodes/<node>/`; returns what failed.
 fn collect_logs(cluster: &Cluster, dir: &RunDir) -> Vec<String> {
-    let mut problems = Vec::new();
-    for n in &cluster.nodes {
-        for file in cluster.db.log_files(cluster, n) {
-            let Some(name) = file.file_name() else {
-                continue;
-            };
-            let dest = dir.node_dir(&n.name).join(name);
-            if let Err(e) = n.remote.download(&file, &dest) {
-                problems.push(format!("{}: {}: {e}", n.name, file.display()));
-            }
-        }
-    }
-    problems
+    bring_up::download_logs(cluster, &dir.path.join(crate::store::NODES_DIR))
 }
 
 /// A backend failure as a run failure: an unknown backend and problems on
@@ -320,42 +288,17 @@ impl From<BackendError> for RunError {
     }
 }
 
-/// How a Db setup failure ends the run: a node that cannot be reached or
-/// never comes up is something the user must look at (exit 254, the
-/// message names the node); anything else is faultline's own failure (255).
-fn setup_error(e: &crate::db::DbError, msg: String) -> RunError {
-    use crate::db::DbError;
-    use crate::remote::RemoteError;
-    match e {
-        DbError::NotReady { .. }
-        | DbError::Unsupported { .. }
-        | DbError::Remote(RemoteError::Unreachable { .. } | RemoteError::Host(_)) => {
-            RunError::BadInput(msg)
-        }
-        _ => RunError::Internal(msg),
-    }
-}
-
-/// Set up the Db on every node, then wait until it serves.
+/// Set up the Db on every node, then wait until it serves
+/// ([`bring_up::setup_db`]).
 async fn setup_db(spec: &TestSpec, cluster: &Cluster, log: &RunLog) -> Result<(), RunError> {
     let c = cluster.clone();
-    let ready = Duration::from_secs_f64(spec.cluster.ready_timeout.max(0.0));
-    let t = std::time::Instant::now();
-    blocking("db setup", move || {
-        for n in &c.nodes {
-            c.db.setup(&c, n).map_err(|e| {
-                setup_error(&e, format!("{} setup on {}: {e}", c.db.name(), n.name))
-            })?;
-        }
-        c.db.await_ready(&c, ready)
-            .map_err(|e| setup_error(&e, format!("{} not ready: {e}", c.db.name())))
-    })
-    .await??;
+    let s = spec.cluster.clone();
+    let took = blocking("db setup", move || bring_up::setup_db(&s, &c)).await??;
     log.info(format!(
         "{} serving on {} node(s) after {:.2} s",
         cluster.db.name(),
         cluster.nodes.len(),
-        t.elapsed().as_secs_f64()
+        took.as_secs_f64()
     ));
     Ok(())
 }
@@ -625,34 +568,4 @@ async fn final_phase(
         worker::run_phase(env, workers, plan).await;
     };
     timeline.phase("final", Some(d), run).await;
-}
-
-#[cfg(test)]
-mod setup_error_tests {
-    use super::*;
-    use crate::db::DbError;
-    use crate::remote::RemoteError;
-
-    #[test]
-    fn unreachable_or_unready_nodes_are_the_users_to_fix() {
-        let bad = [
-            DbError::NotReady {
-                node: "n2".into(),
-                reason: "no answer".into(),
-            },
-            DbError::Remote(RemoteError::Unreachable {
-                node: "n3".into(),
-                reason: "connection refused".into(),
-            }),
-        ];
-        for e in bad {
-            let r = setup_error(&e, format!("refkv setup: {e}"));
-            assert!(
-                matches!(r, RunError::BadInput(ref m) if m.contains("n")),
-                "{r:?}"
-            );
-        }
-        let r = setup_error(&DbError::Other("boom".into()), "refkv setup: boom".into());
-        assert!(matches!(r, RunError::Internal(_)), "{r:?}");
-    }
 }

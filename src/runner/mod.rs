@@ -26,6 +26,7 @@
 //! `run` and `analyze` build their own tokio runtime: call them from plain
 //! threads, not from inside a runtime.
 
+pub mod bring_up;
 pub mod faults;
 pub mod leaders;
 pub mod lifecycle;

@@ -1,12 +1,14 @@
 //! [`LocalBackend`]: the local backend as a [`Backend`] — each run gets a
 //! fresh [`LocalNet`] on this machine, and `heal` is [`heal_all`].
 
+use super::claim::Claim;
 use super::heal::heal_all;
 use super::host::ensure_prerequisites;
 use super::net::LocalNet;
 use super::MAX_NODES;
 use crate::remote::backend::{Backend, BackendError, Provision};
 use crate::remote::{Node, RemoteError};
+use std::path::Path;
 
 /// Network namespaces on this machine (see [`crate::remote::local`]).
 #[derive(Debug, Default)]
@@ -56,6 +58,27 @@ impl Backend for LocalBackend {
         if let Some(net) = self.net.take() {
             net.leave();
         }
+    }
+
+    /// Leaves a [`Claim::Cluster`], so that no run sweeps the cluster away.
+    fn leave_up(&mut self, cluster: &str, state_file: &Path) -> Result<(), BackendError> {
+        let Some(net) = self.net.take() else {
+            return Ok(());
+        };
+        let claim = Claim::Cluster {
+            name: cluster.to_string(),
+            state_file: state_file.to_path_buf(),
+        };
+        net.leave_claimed(&claim)
+            .map_err(|e| BackendError::remote("local backend: claiming the network", e))
+    }
+
+    /// [`LocalNet::attach`]: the namespaces named after the nodes.
+    fn attach(&mut self, req: &Provision<'_>) -> Result<Vec<Node>, BackendError> {
+        let (net, nodes) = LocalNet::attach(req.names, req.work_dir)
+            .map_err(|e| BackendError::remote("local backend", e))?;
+        self.net = Some(net);
+        Ok(nodes)
     }
 
     /// Needs root, and refuses while a live run holds the run lock.

@@ -1,10 +1,12 @@
 //! Healing the local backend: remove whatever a faultline run left on this
 //! machine — processes in faultline namespaces, the namespaces, the bridge
 //! and veths, the FORWARD rules tagged [`RULE_COMMENT`] and the faketime
-//! offset files — and nothing else. [`heal_all`] is `faultline heal`; a
-//! starting run and [`super::LocalNet::destroy`] use the same sweep.
+//! offset files, the claim of a cluster left running ([`super::Claim`]) —
+//! and nothing else. [`heal_all`] is `faultline heal`; a starting run and
+//! [`super::LocalNet::destroy`] use the same sweep.
 
 use super::super::faketime;
+use super::claim::Claim;
 use super::host::{
     have_program, host_err, host_exec, host_ok, pid_in_netns, process_state, require_root,
 };
@@ -28,6 +30,9 @@ pub struct HealReport {
     pub rules: Vec<String>,
     /// Files deleted (faketime offsets).
     pub files: Vec<String>,
+    /// Clusters left running on purpose whose claim was removed
+    /// (`faultline cluster up`).
+    pub clusters: Vec<String>,
 }
 
 impl HealReport {
@@ -38,6 +43,7 @@ impl HealReport {
             && self.links.is_empty()
             && self.rules.is_empty()
             && self.files.is_empty()
+            && self.clusters.is_empty()
     }
 }
 
@@ -50,6 +56,7 @@ impl fmt::Display for HealReport {
             );
         }
         for (what, items) in [
+            ("removed cluster", &self.clusters),
             ("killed process", &self.processes),
             ("deleted namespace", &self.namespaces),
             ("deleted link", &self.links),
@@ -160,9 +167,14 @@ fn kill_namespace_processes(netns: &str) -> Vec<String> {
 
 /// Remove whatever is named faultline: processes in faultline namespaces,
 /// the namespaces, the bridge and veths, the tagged FORWARD rules and the
-/// faketime offset files. Returns what was removed.
+/// faketime offset files; and the claim on the network (see [`Claim`]):
+/// this sweep is what frees a network left running. Returns what was
+/// removed.
 pub(super) fn heal_unlocked(only: Option<&[String]>) -> Result<HealReport, RemoteError> {
-    let mut report = HealReport::default();
+    let mut report = HealReport {
+        clusters: Claim::remove(),
+        ..HealReport::default()
+    };
     let mut errors = Vec::new();
     let namespaces: Vec<String> = match only {
         None => faultline_namespaces()?,
@@ -234,6 +246,7 @@ pub(super) fn heal_unlocked(only: Option<&[String]>) -> Result<HealReport, Remot
         Err(host_err(format!(
             "heal removed {} item(s) but failed on: {}",
             report.processes.len()
+                + report.clusters.len()
                 + report.namespaces.len()
                 + report.links.len()
                 + report.rules.len()

@@ -16,7 +16,11 @@
 //! namespaces, the processes inside them, the bridge and veths, the tagged
 //! FORWARD rules, the faketime offset files under [`RUN_DIR`] — and nothing
 //! else. One run at a time owns the network: [`LocalNet`] holds an exclusive
-//! `flock` on `RUN_DIR/lock` for its lifetime.
+//! `flock` on `RUN_DIR/lock` for its lifetime. A network left running on
+//! purpose by `faultline cluster up` is no leftover: it
+//! carries a [`Claim`] (`RUN_DIR/claim.json`), and a new run refuses to
+//! take it until `faultline cluster down` or `faultline heal` removes it;
+//! [`LocalNet::attach`] takes such a network back.
 //!
 //! [`LocalRemote`] is the [`crate::remote::Remote`] for one namespace: commands run through
 //! `ip netns exec`, daemons are started with `setsid` and kept as children so
@@ -25,10 +29,11 @@
 //!
 //! Files: `host.rs` (the host's own commands, root, prerequisites),
 //! `net.rs` ([`LocalNet`]), `remote.rs` ([`LocalRemote`]), `heal.rs`
-//! ([`heal_all`]), `lock.rs` (the run lock) and `backend.rs`
+//! ([`heal_all`]), `lock.rs` (the run lock), `claim.rs` ([`Claim`]) and `backend.rs`
 //! ([`LocalBackend`]).
 
 mod backend;
+mod claim;
 mod heal;
 mod host;
 mod lock;
@@ -36,6 +41,7 @@ mod net;
 mod remote;
 
 pub use backend::LocalBackend;
+pub use claim::Claim;
 pub use heal::{heal_all, HealReport};
 pub use host::{ensure_prerequisites, libfaketime_path, process_state};
 pub use net::LocalNet;

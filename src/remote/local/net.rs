@@ -4,6 +4,7 @@
 //! that lets bridged traffic pass a DROP policy. It holds the run lock for
 //! its lifetime and removes all of it when destroyed or dropped.
 
+use super::claim::Claim;
 use super::heal::{heal_unlocked, HealReport};
 use super::host::{have_program, host_err, host_ok, require_root};
 use super::lock::RunLock;
@@ -81,6 +82,10 @@ impl LocalNet {
             ));
         }
         let lock = RunLock::acquire(Duration::from_secs(30))?;
+        // A network left running on purpose is not a crash's leftovers.
+        if let Some(claim) = Claim::current() {
+            return Err(host_err(claim.refusal()));
+        }
         let leftovers = heal_unlocked(None)?;
         let mut net = LocalNet {
             names: names.to_vec(),
@@ -142,22 +147,46 @@ impl LocalNet {
             remote.exec_ok(&["ip", "link", "set", "lo", "up"])?;
             remote.exec_ok(&["ip", "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
             remote.exec_ok(&["ip", "link", "set", "eth0", "up"])?;
-            let dir = work_dir.join("nodes").join(name);
-            let data_dir = dir.join("data");
-            fs::create_dir_all(&data_dir).map_err(|e| RemoteError::Io {
+            let node = node_of(name, pos, remote.clone(), work_dir);
+            fs::create_dir_all(&node.data_dir).map_err(|e| RemoteError::Io {
                 node: name.clone(),
                 source: e,
             })?;
-            nodes.push(Node {
-                name: name.clone(),
-                host: addr,
-                remote: remote.clone(),
-                data_dir,
-                log_dir: dir,
-                binary: None,
-            });
+            nodes.push(node);
         }
         Ok(nodes)
+    }
+
+    /// Take back the network a run left running (`faultline cluster up`)
+    /// for nodes `names` with work directory `work_dir`, as [`LocalNet::create`]
+    /// made it: the same [`Node`]s, now owned by this process (it holds the
+    /// run lock, waiting up to 30 s). Nothing is created or checked: a node
+    /// whose namespace is gone fails its commands, and [`LocalNet::destroy`]
+    /// still removes whatever is left. Then [`LocalNet::destroy`] removes
+    /// it, or [`LocalNet::leave_claimed`] leaves it running again.
+    pub fn attach(names: &[String], work_dir: &Path) -> Result<(LocalNet, Vec<Node>), RemoteError> {
+        require_root()?;
+        for n in names {
+            check_node_name(n)?;
+        }
+        let lock = RunLock::acquire(Duration::from_secs(30))?;
+        let remotes: Vec<Arc<LocalRemote>> = names
+            .iter()
+            .map(|n| Arc::new(LocalRemote::new(n)))
+            .collect();
+        let nodes = names
+            .iter()
+            .zip(&remotes)
+            .enumerate()
+            .map(|(i, (n, r))| node_of(n, i + 1, r.clone(), work_dir))
+            .collect();
+        let net = LocalNet {
+            names: names.to_vec(),
+            remotes,
+            leftovers: HealReport::default(),
+            lock: Some(lock),
+        };
+        Ok((net, nodes))
     }
 
     /// What a killed earlier run had left and `create` removed.
@@ -183,13 +212,43 @@ impl LocalNet {
 
     /// Forget this network without removing it, as a run with
     /// `--leave-db-running` does (and as a crash would): the namespaces,
-    /// processes and rules stay until `faultline heal` or the next run.
+    /// processes and rules stay, unclaimed, until `faultline heal` or the
+    /// next run sweeps them away (see [`LocalNet::leave_claimed`] for a
+    /// network no run may sweep).
     pub fn leave(mut self) {
         // With no names, Drop removes nothing; dropping the lock lets the
         // next run (or `faultline heal`) in.
         self.names.clear();
         self.remotes.clear();
         self.lock = None;
+    }
+
+    /// Forget this network without removing it, recording `claim` (see
+    /// [`Claim`]) before the run lock is let go. Fails only when the claim
+    /// cannot be written; the network is left running either way.
+    pub fn leave_claimed(mut self, claim: &Claim) -> Result<(), RemoteError> {
+        let written = claim.write();
+        // With no names, Drop removes nothing; dropping the lock lets the
+        // next run (or `faultline heal`) in.
+        self.names.clear();
+        self.remotes.clear();
+        self.lock = None;
+        written
+    }
+}
+
+/// The node `name` at 1-based position `pos` of a network whose work
+/// directory is `work_dir`: what [`LocalNet::create`] makes and
+/// [`LocalNet::attach`] finds again.
+fn node_of(name: &str, pos: usize, remote: Arc<LocalRemote>, work_dir: &Path) -> Node {
+    let dir = work_dir.join("nodes").join(name);
+    Node {
+        name: name.to_string(),
+        host: node_addr(pos),
+        remote,
+        data_dir: dir.join("data"),
+        log_dir: dir,
+        binary: None,
     }
 }
 
