@@ -288,7 +288,7 @@ fn list_append_and_rw_register_runs_are_valid_and_broken_transactions_are_caught
             "{workload}: {:#?}",
             good.results.checkers
         );
-        let oks = read_jsonl(&good.dir.join("history.jsonl"))
+        let oks = read_jsonl(good.dir.join("history.jsonl"))
             .expect("history")
             .history
             .ops
@@ -299,7 +299,7 @@ fn list_append_and_rw_register_runs_are_valid_and_broken_transactions_are_caught
     }
     let s = spec(tmp.path(), "list-append", 6, 1.5);
     for fault in [Fault::StaleReads { every: 7 }, Fault::TornTxns { every: 3 }] {
-        let bad = runner::run(&with_fault(s.clone(), fault.clone()), &quiet()).expect("run");
+        let bad = runner::run(&with_fault(s.clone(), fault), &quiet()).expect("run");
         assert_eq!(
             bad.verdict,
             Validity::Invalid,

@@ -233,16 +233,16 @@ impl Workload for Txn {
             None => (vec![promised], Vec::new()),
             Some(models) => {
                 let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
-                let source = Some(format!("config.consistency-models: [{}]", names.join(", ")));
+                let source = format!("config.consistency-models: [{}]", names.join(", "));
                 let departures = if models.iter().all(|m| *m > promised) {
                     vec![Departure::relaxed(
                         format!("checked for {} only", names.join(", ")),
-                        source.unwrap_or_default(),
+                        source,
                     )]
                 } else if models.iter().any(|m| *m < promised) {
                     vec![Departure::stronger(
                         format!("checked for {}", names.join(", ")),
-                        source,
+                        Some(source),
                     )]
                 } else {
                     Vec::new()

@@ -142,6 +142,10 @@ pub fn scan(root: &Path) -> std::io::Result<Vec<RunRow>> {
         if !test.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
+        // `clusters/` holds the state of `faultline cluster up`, not runs.
+        if test.file_name() == "clusters" {
+            continue;
+        }
         let Ok(runs) = std::fs::read_dir(test.path()) else {
             continue;
         };
