@@ -2,7 +2,7 @@
 //! its workload and spells out exactly the defaults, so the comments there
 //! document what an empty `config` means.
 
-use faultline::workload::{bank, by_name, counter, register, set, NAMES};
+use faultline::workload::{bank, by_name, counter, register, set, txn, NAMES};
 use serde_json::Value;
 
 fn config_of(name: &str) -> Value {
@@ -35,7 +35,9 @@ fn shipped_configs_are_accepted_and_equal_the_defaults() {
     same_as_default::<set::Config>("set");
     same_as_default::<bank::Config>("bank");
     same_as_default::<counter::Config>("counter");
-    assert_eq!(NAMES.len(), 4);
+    same_as_default::<txn::Config>("list-append");
+    same_as_default::<txn::Config>("rw-register");
+    assert_eq!(NAMES.len(), 6);
 }
 
 #[test]

@@ -594,6 +594,9 @@ impl ClusterSpec {
         if self.nodes == 0 {
             return Err(fe("nodes", "must be at least 1"));
         }
+        // The backend's own sections first: an ssh host list that does not
+        // match the nodes says so, rather than "does not fit".
+        self.check_backend_sections()?;
         let max_nodes = crate::remote::backend::build(&self.backend_config())
             .ok()
             .and_then(|b| b.max_nodes());
@@ -607,7 +610,6 @@ impl ClusterSpec {
             ));
         }
         positive("ready-timeout", self.ready_timeout)?;
-        self.check_backend_sections()?;
         registry::check_sections(self)
     }
 
