@@ -41,7 +41,6 @@ pub const STATE_FILE: &str = "cluster.json";
 #[command(after_help = "Examples:\n  \
     faultline cluster up refkv-3                 # 3 refkv nodes, left running\n  \
     faultline cluster up refkv-3 --bug stale-read\n  \
-    curl http://10.213.7.11:8080/status\n  \
     faultline cluster status refkv-3             # alive? leader? term?\n  \
     faultline cluster down refkv-3               # remove all of it\n\n\
     The state of a cluster that is up is RESULTS/clusters/NAME/cluster.json, beside its\n\
@@ -332,19 +331,6 @@ fn up(a: &UpArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A command to try against a node's client address, by Db.
-fn try_line(db: &str, client: &str) -> Option<String> {
-    match db {
-        "refkv" => Some(format!("curl {client}/status")),
-        "etcd" => Some(format!("curl {client}/health")),
-        "zookeeper" => {
-            let (host, port) = client.rsplit_once(':')?;
-            Some(format!("echo srvr | nc {host} {port}"))
-        }
-        _ => None,
-    }
-}
-
 /// What `up` prints: one line per node, then how to use it.
 pub fn render_up(state: &ClusterState, ready_after: Duration) -> String {
     let s = &state.spec;
@@ -373,15 +359,8 @@ pub fn render_up(state: &ClusterState, ready_after: Duration) -> String {
         "state, data and logs: {}\n",
         state.work_dir.display()
     ));
+    // Only faultline's own commands: a fresh Debian has no curl or nc.
     out.push_str("try:\n");
-    if let Some(line) = state
-        .nodes
-        .first()
-        .and_then(|n| n.client.as_deref())
-        .and_then(|c| try_line(&s.db, c))
-    {
-        out.push_str(&format!("  {line}\n"));
-    }
     out.push_str(&format!("  faultline cluster status {}\n", state.name));
     out.push_str(&format!("  faultline cluster down {}\n", state.name));
     out
@@ -723,10 +702,7 @@ mod tests {
             out.contains("  n2  10.213.7.12  http://10.213.7.12:8080  pid 102\n"),
             "{out}"
         );
-        assert!(
-            out.contains("  curl http://10.213.7.11:8080/status\n"),
-            "{out}"
-        );
+        assert!(!out.contains("curl") && !out.contains(" nc "), "{out}");
         assert!(
             out.contains("  faultline cluster status refkv-3\n"),
             "{out}"
@@ -773,14 +749,5 @@ mod tests {
             out.ends_with("2 of 3 daemon(s) alive; leader: n1\n"),
             "{out}"
         );
-    }
-
-    #[test]
-    fn zookeeper_gets_a_four_letter_word_and_unknown_dbs_nothing() {
-        assert_eq!(
-            try_line("zookeeper", "10.213.7.11:2181").as_deref(),
-            Some("echo srvr | nc 10.213.7.11 2181")
-        );
-        assert_eq!(try_line("custom", "http://x:1"), None);
     }
 }
