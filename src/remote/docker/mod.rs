@@ -174,24 +174,28 @@ fn removed_lines(containers: &[String], networks: &[String]) -> String {
     out
 }
 
-/// Remove every container and network labelled `faultline=1`, and nothing
-/// else; returns their names.
-fn remove_ours() -> Result<(Vec<String>, Vec<String>), RemoteError> {
-    let filter = label_filter();
-    let listed = cli::ok(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])?;
-    let containers: Vec<String> = listed
+/// The names a `docker ... --format` listing prints, one per line.
+fn listed(args: &[&str]) -> Result<Vec<String>, RemoteError> {
+    Ok(cli::ok(args)?
         .stdout
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(str::to_string)
-        .collect();
+        .collect())
+}
+
+/// Remove every container and network labelled `faultline=1`, and nothing
+/// else; returns their names.
+fn remove_ours() -> Result<(Vec<String>, Vec<String>), RemoteError> {
+    let filter = label_filter();
+    let containers = listed(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])?;
     if !containers.is_empty() {
         let mut args = vec!["rm", "-f", "-v"];
         args.extend(containers.iter().map(String::as_str));
         cli::ok(&args)?;
     }
-    let listed = cli::ok(&[
+    let networks = listed(&[
         "network",
         "ls",
         "--filter",
@@ -199,13 +203,6 @@ fn remove_ours() -> Result<(Vec<String>, Vec<String>), RemoteError> {
         "--format",
         "{{.Name}}",
     ])?;
-    let networks: Vec<String> = listed
-        .stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
     for n in &networks {
         cli::ok(&["network", "rm", n])?;
     }
