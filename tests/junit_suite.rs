@@ -815,7 +815,7 @@ fn a_malformed_suite_exits_254_naming_file_and_line_before_running() {
 #[test]
 fn the_shipped_suites_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for (suite, n) in [("suites/smoke.yaml", 5), ("suites/nightly.yaml", 34)] {
+    for (suite, n) in [("suites/smoke.yaml", 5), ("suites/nightly.yaml", 35)] {
         let out = faultline(&["suite", suite, "--dry-run"], root);
         assert_eq!(out.code, Some(0), "{out}");
         assert!(out.stdout.contains(&format!("{n} test(s)")), "{out}");

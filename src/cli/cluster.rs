@@ -74,7 +74,7 @@ pub struct UpArgs {
     #[arg(value_name = "FILE|NAME")]
     pub cluster: String,
     /// Switch on a refkv bug in every node (repeatable): stale-read,
-    /// no-fsync, commit-old-term, lease-read, vote-twice.
+    /// no-fsync, commit-old-term, lease-read, vote-twice, txn-split.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
     /// Number of nodes [default: the cluster file's].

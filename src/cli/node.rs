@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long)]
     pub log: Option<PathBuf>,
     /// Switch on a bug (repeatable): stale-read, no-fsync, commit-old-term,
-    /// lease-read, vote-twice.
+    /// lease-read, vote-twice, txn-split.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<Bug>,
     /// Minimum election timeout in ms (each timeout is drawn from [T, 2T)).

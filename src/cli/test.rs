@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long)]
     pub name: Option<String>,
     /// Switch on a refkv bug in every node (repeatable): stale-read,
-    /// no-fsync, commit-old-term, lease-read, vote-twice.
+    /// no-fsync, commit-old-term, lease-read, vote-twice, txn-split.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
     /// Run the test this many times, stopping at the first run that is not

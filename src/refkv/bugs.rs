@@ -19,6 +19,21 @@
 //! - [`Bug::NoFsync`] (server): the server acknowledges (sends messages, answers
 //!   clients) before the write-ahead log is durable. Hook: step 1 of handling a
 //!   [`Ready`](crate::refkv::raft::Ready) (persist, then send).
+//! - [`Bug::TxnSplit`] (server): a writing transaction is not proposed as one
+//!   log entry. The leader evaluates its reads at once against its own state
+//!   machine (which lags the log: entries proposed but not yet applied are
+//!   not seen, and a deposed leader does not know it is one), and proposes
+//!   its writes as one entry per key, as a naive "batch" of single-key
+//!   writes would. Concurrent transactions then read states no serial order
+//!   gives (list-append finds G-single / G2-item cycles and incompatible
+//!   orders), and a leader change between the entries can commit some keys'
+//!   writes and drop the others (the client is told the transaction failed:
+//!   G1a aborted reads). It is the mistake of a store that adds
+//!   transactions on top of a single-key replicated log: the reads look
+//!   fresh on a quiet leader, and each entry is itself applied correctly.
+//!   Hook: the server's proposal path for `Command::Txn`, before
+//!   [`RaftNode::propose`](crate::refkv::raft::RaftNode::propose); the split
+//!   itself is [`KvState::split_txn`](crate::refkv::kv::KvState::split_txn).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -27,7 +42,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// One switchable bug. Names (FromStr, Display, serde): `stale-read`,
-/// `no-fsync`, `commit-old-term`, `lease-read`, `vote-twice`.
+/// `no-fsync`, `commit-old-term`, `lease-read`, `vote-twice`, `txn-split`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Bug {
@@ -41,16 +56,20 @@ pub enum Bug {
     LeaseRead,
     /// Do not persist the vote; vote again in the same term after a restart (Raft core).
     VoteTwice,
+    /// Answer a transaction's reads from local state and propose its writes
+    /// as one log entry per key (server).
+    TxnSplit,
 }
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 6] = [
         Bug::StaleRead,
         Bug::NoFsync,
         Bug::CommitOldTerm,
         Bug::LeaseRead,
         Bug::VoteTwice,
+        Bug::TxnSplit,
     ];
 
     /// The bug's name as used on the command line and in YAML.
@@ -61,6 +80,7 @@ impl Bug {
             Bug::CommitOldTerm => "commit-old-term",
             Bug::LeaseRead => "lease-read",
             Bug::VoteTwice => "vote-twice",
+            Bug::TxnSplit => "txn-split",
         }
     }
 }
@@ -73,7 +93,7 @@ impl fmt::Display for Bug {
 
 /// A bug name that is not one of the known bugs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug `{0}` (known: stale-read, no-fsync, commit-old-term, lease-read, vote-twice)")]
+#[error("unknown bug `{0}` (known: stale-read, no-fsync, commit-old-term, lease-read, vote-twice, txn-split)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {

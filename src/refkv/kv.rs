@@ -139,6 +139,34 @@ impl KvState {
         self.run_txn(ops).map(|(out, _)| out)
     }
 
+    /// Bug `txn-split` only (see [`crate::refkv::bugs::Bug::TxnSplit`]): the
+    /// "batch" a writing transaction becomes when its reads and its writes are
+    /// handled apart. The reads are evaluated now, against this (the leader's
+    /// current, possibly lagging) state, with the transaction's own earlier
+    /// writes visible; the writes become one command per key, in the order
+    /// each key is first written, each to be proposed as a log entry of its
+    /// own and applied later. Nothing ties those entries together or to the
+    /// reads, so the transaction is neither atomic nor isolated.
+    ///
+    /// Returns the filled-in micro-ops to answer the client with and the
+    /// per-key commands, or why the whole transaction has no effect (the same
+    /// rejection [`KvState::apply`] gives).
+    pub fn split_txn(&self, ops: &[MicroOp]) -> Result<(Vec<MicroOp>, Vec<Command>), String> {
+        let (out, _) = self.run_txn(ops)?;
+        let mut per_key: Vec<(String, Vec<MicroOp>)> = Vec::new();
+        for op in ops.iter().filter(|MicroOp(f, _, _)| f != "r") {
+            match per_key.iter_mut().find(|(k, _)| *k == op.1) {
+                Some((_, writes)) => writes.push(op.clone()),
+                None => per_key.push((op.1.clone(), vec![op.clone()])),
+            }
+        }
+        let cmds = per_key
+            .into_iter()
+            .map(|(_, ops)| Command::Txn { ops })
+            .collect();
+        Ok((out, cmds))
+    }
+
     /// Evaluate micro-ops against an overlay; returns the filled-in ops and
     /// the writes to make, or why the whole transaction has no effect.
     #[allow(clippy::type_complexity)]
@@ -291,6 +319,58 @@ mod tests {
             "{out:?}"
         );
         assert_eq!(s, before);
+    }
+
+    #[test]
+    fn split_txn_reads_now_and_writes_one_command_per_key() {
+        let mut s = KvState::default();
+        s.apply(&Command::Write {
+            key: "x".into(),
+            value: json!([1]),
+        });
+        let txn = ops(json!([
+            ["r", "y", null],
+            ["append", "x", 2],
+            ["append", "y", 7],
+            ["r", "x", null],
+            ["append", "x", 3]
+        ]));
+        let (out, cmds) = s.split_txn(&txn).unwrap();
+        // Reads are answered from the state as it is now, own writes seen.
+        assert_eq!(out[0], MicroOp("r".into(), "y".into(), Value::Null));
+        assert_eq!(out[3], MicroOp("r".into(), "x".into(), json!([1, 2])));
+        // One command per key written, in first-write order, reads dropped.
+        assert_eq!(
+            cmds,
+            vec![
+                Command::Txn {
+                    ops: ops(json!([["append", "x", 2], ["append", "x", 3]]))
+                },
+                Command::Txn {
+                    ops: ops(json!([["append", "y", 7]]))
+                },
+            ]
+        );
+        // Another transaction's entry applied between the split ones: the
+        // first transaction's read of y now misses an append that precedes
+        // its own, which no serial order explains.
+        s.apply(&Command::Txn {
+            ops: ops(json!([["append", "y", 9]])),
+        });
+        for c in &cmds {
+            s.apply(c);
+        }
+        assert_eq!(s.get("y"), json!([9, 7]));
+        assert_eq!(s.get("x"), json!([1, 2, 3]));
+        // A rejected transaction is rejected whole, as by apply.
+        s.apply(&Command::Write {
+            key: "n".into(),
+            value: json!(5),
+        });
+        let e = s
+            .split_txn(&ops(json!([["append", "x", 4], ["append", "n", 1]])))
+            .unwrap_err();
+        assert!(e.contains("ops[1]"), "{e}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::refkv::raft::{
 use crate::refkv::storage::{self, Durability, Wal};
 use crate::refkv::transport::Transport;
 use crate::refkv::waiters::{Fate, Waiters};
-use crate::refkv::wire::NodeStatus;
+use crate::refkv::wire::{MicroOp, NodeStatus};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -519,6 +519,9 @@ struct Core {
     waiters: Waiters<ReplyTx>,
     /// Reads waiting for their ReadIndex round.
     reads: HashMap<u64, (ReadQuery, ReplyTx)>,
+    /// Bug `txn-split`: the reads to answer each split transaction with, by
+    /// the id of its last entry.
+    split_txns: HashMap<LogId, Vec<MicroOp>>,
     /// Reads confirmed, waiting for the state machine to reach their index.
     ready_reads: Vec<(Index, ReadQuery, ReplyTx)>,
     next_ctx: u64,
@@ -558,6 +561,7 @@ impl Core {
             names: ids.iter().map(|(n, i)| (*i, n.clone())).collect(),
             waiters: Waiters::new(),
             reads: HashMap::new(),
+            split_txns: HashMap::new(),
             ready_reads: Vec::new(),
             next_ctx: 1,
             bugs: cfg.bugs.clone(),
@@ -675,6 +679,9 @@ impl Core {
                         bugs: self.bugs.names(),
                     })));
                 }
+                Request::Propose(Command::Txn { ops }) if self.bugs.has(Bug::TxnSplit) => {
+                    self.propose_split_txn(&ops, reply);
+                }
                 Request::Propose(cmd) => {
                     let data = match serde_json::to_vec(&cmd) {
                         Ok(d) => d,
@@ -712,6 +719,64 @@ impl Core {
             },
         }
         false
+    }
+
+    /// Bug `txn-split` ([`Bug::TxnSplit`]): answer the transaction's reads
+    /// from this node's state machine as it is now, and propose its writes
+    /// as one entry per key. The client waits for the last entry: once it is
+    /// applied, so are the others (they precede it in the same leader's log),
+    /// and the client gets the reads taken at proposal time. If a later
+    /// leader overwrites the last entry, the client is told the transaction
+    /// failed, though the earlier entries may have been committed.
+    fn propose_split_txn(&mut self, ops: &[MicroOp], reply: ReplyTx) {
+        if self.raft.role() != Role::Leader {
+            let _ = reply.send(Err(CoreError::NotLeader {
+                leader: self.leader_name(self.raft.leader()),
+            }));
+            return;
+        }
+        let (out, cmds) = match self.kv.split_txn(ops) {
+            Ok(split) => split,
+            Err(why) => {
+                let _ = reply.send(Ok(Reply::Applied(Outcome::Rejected(why))));
+                return;
+            }
+        };
+        let mut last = None;
+        for cmd in &cmds {
+            let data = match serde_json::to_vec(cmd) {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = reply.send(Err(CoreError::Internal(format!(
+                        "cannot encode the command: {e}"
+                    ))));
+                    return;
+                }
+            };
+            match self.raft.propose(data) {
+                Ok(id) => last = Some(id),
+                // Leadership cannot change between two proposals of one
+                // event; if it did, some keys may have been proposed.
+                Err(e) if last.is_none() => {
+                    let _ = reply.send(Err(self.not_leader(e)));
+                    return;
+                }
+                Err(_) => {
+                    let _ = reply.send(Err(CoreError::OutcomeUnknown));
+                    return;
+                }
+            }
+        }
+        match last {
+            Some(id) => {
+                self.split_txns.insert(id, out);
+                self.waiters.proposed(id, reply);
+            }
+            // Nothing to write (validated away by the API): reads only.
+            None => {
+                let _ = reply.send(Ok(Reply::Applied(Outcome::Txn(out))));
+            }
+        }
     }
 
     fn read(&self, q: &ReadQuery) -> Result<Reply, CoreError> {
@@ -778,6 +843,7 @@ impl Core {
                         );
                         // Proposals covered by the snapshot: their fate is
                         // unknown here.
+                        self.split_txns.retain(|id, _| id.index > s.last.index);
                         for (reply, fate) in self.waiters.snapshot_installed(s.last.index) {
                             let _ = reply.send(Err(fate_error(fate)));
                         }
@@ -834,6 +900,16 @@ impl Core {
         };
         self.applied = e.index;
         let mut outcome = outcome;
+        // Bug `txn-split`: the last entry of a split transaction answers the
+        // client with the reads taken when it was proposed.
+        if !self.split_txns.is_empty() {
+            if let Some(out) = self.split_txns.remove(&e.log_id()) {
+                if matches!(outcome, Some(Outcome::Txn(_))) {
+                    outcome = Some(Outcome::Txn(out));
+                }
+            }
+            self.split_txns.retain(|id, _| id.index > e.index);
+        }
         for (reply, fate) in self.waiters.applied(e.log_id()) {
             let r = match (fate, outcome.take()) {
                 (Fate::Applied, Some(o)) => Ok(Reply::Applied(o)),
