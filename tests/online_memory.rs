@@ -43,7 +43,12 @@ fn stop_on_anomaly_ends_the_main_phase_early_and_the_run_is_invalid_and_complete
     let mut s = spec(tmp.path(), 30.0, Fault::StaleReads { every: 3 });
     s.stop_on_anomaly = true;
     let out = runner::run(&s, &RunOptions::quiet()).expect("run");
-    assert_eq!(out.verdict, Validity::Invalid, "{:#?}", out.results.checkers);
+    assert_eq!(
+        out.verdict,
+        Validity::Invalid,
+        "{:#?}",
+        out.results.checkers
+    );
     let r = read_results(&out.dir);
     assert_eq!(r.interrupted, None, "an anomaly is no interruption");
     assert!(main_seconds(&r) < 10.0, "main ran {} s", main_seconds(&r));
@@ -109,7 +114,10 @@ fn check_found(report: &HuntReport, seeds: usize) {
         assert_eq!(s.by.as_deref(), Some("online"));
         assert!(s.seconds.is_some_and(|t| t > 0.0), "{s:#?}");
         assert!(s.ops.is_some_and(|o| o > 0), "{s:#?}");
-        assert!(s.dir.as_ref().is_some_and(|d| d.join("results.json").exists()));
+        assert!(s
+            .dir
+            .as_ref()
+            .is_some_and(|d| d.join("results.json").exists()));
     }
     assert!(report.median_seconds.is_some());
     assert_eq!(report.verdict(), Validity::Invalid);
@@ -178,11 +186,21 @@ fn hunt_command_exit_codes() {
     };
     let found = run(cluster.to_str().unwrap(), "20");
     let text = String::from_utf8_lossy(&found.stdout);
-    assert_eq!(found.status.code(), Some(1), "{text}\n{}", String::from_utf8_lossy(&found.stderr));
+    assert_eq!(
+        found.status.code(),
+        Some(1),
+        "{text}\n{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
     assert!(text.contains("found: 1/1"), "{text}");
     let none = run("memory", "8");
     let text = String::from_utf8_lossy(&none.stdout);
-    assert_eq!(none.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&none.stderr));
+    assert_eq!(
+        none.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
     assert!(text.contains("found: 0/1"), "{text}");
     let bad = run("memory", "1");
     assert_eq!(bad.status.code(), Some(254));

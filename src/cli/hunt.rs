@@ -84,8 +84,8 @@ pub fn run(args: Args) -> CmdResult {
     if args.seeds == 0 {
         return Err(bad("--seeds 0: give at least one seed"));
     }
-    let (spec, warnings) =
-        spec::resolve_with_warnings(&args.overrides(), Path::new(".")).map_err(CliError::bad_input)?;
+    let (spec, warnings) = spec::resolve_with_warnings(&args.overrides(), Path::new("."))
+        .map_err(CliError::bad_input)?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -148,8 +148,7 @@ pub fn table(r: &HuntReport) -> String {
         "found: {}/{} seed(s); median time to bug: {median}{}\n",
         r.found,
         r.seeds.len(),
-        r.median_ops
-            .map_or(String::new(), |o| format!(", {o} ops")),
+        r.median_ops.map_or(String::new(), |o| format!(", {o} ops")),
     ));
     if let Some(why) = &r.interrupted {
         out.push_str(&format!("interrupted: {why}\n"));

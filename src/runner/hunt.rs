@@ -212,9 +212,8 @@ pub fn hunt(
     for i in 0..plan.seeds {
         let seed = spec.seed.wrapping_add(u64::from(i));
         let carry = dir.path.join("carry").join(format!("seed-{seed}"));
-        std::fs::create_dir_all(&carry).map_err(|e| {
-            RunError::Internal(format!("cannot create {}: {e}", carry.display()))
-        })?;
+        std::fs::create_dir_all(&carry)
+            .map_err(|e| RunError::Internal(format!("cannot create {}: {e}", carry.display())))?;
         let opts = RunOptions {
             carry: Some(carry),
             ..opts.clone()
@@ -372,10 +371,7 @@ mod tests {
         let from = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        assert_eq!(
-            seconds_between(from, "2026-01-01T00:00:02.500Z"),
-            Some(2.5)
-        );
+        assert_eq!(seconds_between(from, "2026-01-01T00:00:02.500Z"), Some(2.5));
         assert_eq!(seconds_between(from, "not a time"), None);
     }
 }

@@ -435,8 +435,7 @@ async fn with_nemesis(
     if setup.is_ok() {
         record_skipped(recorder, &facts.skipped);
         sampler = start_sampler(&env, leaders);
-        let (ws, online) =
-            main_phase(spec, &env, &faults, schedule, workers, &mut timeline).await;
+        let (ws, online) = main_phase(spec, &env, &faults, schedule, workers, &mut timeline).await;
         workers = ws;
         facts.online = online;
     }
@@ -511,8 +510,9 @@ async fn main_phase(
             env.log.clone(),
         )),
         Err(e) => {
-            env.log
-                .warn(format!("online checking off: cannot build the checkers: {e}"));
+            env.log.warn(format!(
+                "online checking off: cannot build the checkers: {e}"
+            ));
             None
         }
     };

@@ -301,8 +301,7 @@ impl Online {
                 ));
                 g.anomaly = Some(OnlineAnomaly {
                     seconds: (seconds * 1000.0).round() / 1000.0,
-                    at: chrono::Utc::now()
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     ops: f.ops,
                     checker: f.checker,
                     summary: f.summary,
@@ -320,9 +319,9 @@ impl Online {
             .name("online-check".into())
             .spawn(body)
         {
-            crate::sync::lock(&summary).offline.push(format!(
-                "online checking could not start: {e}"
-            ));
+            crate::sync::lock(&summary)
+                .offline
+                .push(format!("online checking could not start: {e}"));
         }
         Online { done, summary }
     }
