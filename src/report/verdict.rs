@@ -190,6 +190,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_online_proof_makes_the_run_invalid_and_warns_when_the_final_check_disagrees() {
+        use crate::report::results::{OnlineAnomaly, OnlineSummary};
+        use Validity::*;
+        let spec = TestSpec::memory("register", 2, 3, 10.0, std::path::Path::new("results"));
+        let h = History::new(Vec::new());
+        let anomaly = OnlineAnomaly {
+            seconds: 1.5,
+            at: String::new(),
+            ops: 40,
+            checker: "linearizable".into(),
+            summary: "key 3: stale read".into(),
+        };
+        for (checked, found, want, warned) in [
+            (Unknown, true, Invalid, true),
+            (Valid, true, Invalid, true),
+            (Invalid, true, Invalid, false),
+            (Unknown, false, Unknown, false),
+            (Valid, false, Valid, false),
+        ] {
+            let facts = RunFacts {
+                online: Some(OnlineSummary {
+                    anomaly: found.then(|| anomaly.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let c = Checked {
+                valid: checked,
+                checkers: Vec::new(),
+                seconds: 0.0,
+                promise: None,
+            };
+            let r = results(&spec, &h, c, facts);
+            assert_eq!(r.valid, want, "final {checked}, online anomaly {found}");
+            assert_eq!(r.history_valid, Some(checked));
+            let warns = r
+                .warnings
+                .iter()
+                .any(|w| w.contains("online checking proved"));
+            assert_eq!(warns, warned, "{:?}", r.warnings);
+        }
+    }
+
+    #[test]
     fn an_interrupted_run_is_unknown_unless_its_partial_history_is_invalid() {
         use Validity::*;
         let spec = TestSpec::memory("set", 2, 3, 10.0, std::path::Path::new("results"));
