@@ -187,6 +187,7 @@ fn results(h: &History, spec: &TestSpec) -> Results {
         promise: None,
         availability: Some(availability),
         leader_changes: None,
+        online: None,
     }
 }
 

@@ -75,6 +75,13 @@ impl Checker for BankChecker {
         "bank"
     }
 
+    /// Yes: each `ok` read is judged alone (its accounts, balances and
+    /// total), and a read in a prefix stays the same read in every
+    /// extension.
+    fn prefix_closed(&self) -> bool {
+        true
+    }
+
     fn check(&self, history: &History) -> Result<CheckResult, CheckError> {
         let pairs = history.pairs()?;
         let mut reads = 0usize;

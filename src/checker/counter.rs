@@ -39,6 +39,17 @@ impl Checker for CounterChecker {
         "counter"
     }
 
+    /// Yes. A read in a prefix is completed there, so its lower bound (the
+    /// `ok` increments completed before its invoke) is the same in every
+    /// extension; its upper bound counts every increment invoked before the
+    /// read completed unless it `fail`ed, and an increment still open in
+    /// the prefix is counted: in an extension it may turn out `fail` and
+    /// drop out, so the upper bound can only shrink. A read outside its
+    /// prefix bounds is outside them in every extension.
+    fn prefix_closed(&self) -> bool {
+        true
+    }
+
     fn check(&self, history: &History) -> Result<CheckResult, CheckError> {
         // Outcome of every op, by the index of its invoke.
         let pairs = history.pairs()?;

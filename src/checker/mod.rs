@@ -130,6 +130,32 @@ pub trait Checker: Send + Sync {
     fn name(&self) -> &str;
     /// Check one history.
     fn check(&self, history: &History) -> Result<CheckResult, CheckError>;
+
+    /// True when an anomaly this checker proves in a *prefix* of a history
+    /// — the ops recorded so far, invokes without completion counting as
+    /// `info` — is an anomaly of every extension of that prefix: then it
+    /// may be run while the test is still going (online checking,
+    /// `runner::online`) and an `invalid` there is final.
+    ///
+    /// Default `false`: a checker whose verdict needs the end of the
+    /// history (the set checker's "lost" element needs the final read)
+    /// must not be run on a prefix, since more ops could remove its
+    /// anomaly. A checker saying `true` must argue in its docs why an
+    /// extension (more ops, and completions of the open invokes, which may
+    /// turn out `ok`, `fail` or stay `info`) can only keep or add
+    /// anomalies. `valid` and `unknown` on a prefix mean nothing either
+    /// way.
+    fn prefix_closed(&self) -> bool {
+        false
+    }
+
+    /// True when the history may be split by the ops' `key` and each key's
+    /// ops checked alone, the verdict of the whole being the merge of the
+    /// keys' (P-compositionality of linearizability). Online checking then
+    /// re-checks only the keys that got new completions. Default `false`.
+    fn independent_keys(&self) -> bool {
+        false
+    }
 }
 
 /// Run several checkers over one history. A checker that errors or panics

@@ -43,6 +43,10 @@ fn needs_root(cli: &Cli) -> Option<&'static str> {
             "`faultline compare` with a system on the local backend needs root (it creates \
              network namespaces, a bridge and iptables rules)",
         ),
+        Command::Hunt(a) if super::hunt::needs_root(a) => Some(
+            "`faultline hunt` on the local backend needs root (it creates network \
+             namespaces, a bridge and iptables rules)",
+        ),
         Command::Cluster(a) if super::cluster::needs_root(a) => Some(
             "`faultline cluster` on the local backend needs root (it creates and removes \
              network namespaces, a bridge and iptables rules)",

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod compare;
 pub mod elevate;
 pub mod heal;
+pub mod hunt;
 pub mod node;
 pub mod probe;
 pub mod serve;
@@ -70,6 +71,13 @@ pub enum Command {
     /// Run a list or matrix of tests; one table, one JUnit file, the worst
     /// exit code.
     Suite(suite::Args),
+    /// Time to bug: run fresh tests until one proves an anomaly, per seed.
+    ///
+    /// Takes the flags of `faultline test`; for each of --seeds seeds runs
+    /// tests with --stop-on-anomaly until one proves an anomaly or --budget
+    /// wall seconds are spent; prints seconds and ops to the first anomaly
+    /// per seed and the median; writes results/hunt/TIME/hunt.json.
+    Hunt(hunt::Args),
     /// Network and clock probes for faultline's own tests (hidden).
     #[command(hide = true)]
     Probe(probe::Args),
@@ -108,6 +116,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Serve(a) => serve::run(a),
         Command::Suite(a) => suite::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Hunt(a) => hunt::run(a),
         Command::Probe(a) => probe::run(a),
     }
 }

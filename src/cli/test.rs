@@ -56,6 +56,11 @@ pub struct Args {
     /// gives, without touching any node.
     #[arg(long)]
     pub dry_run: bool,
+    /// End the main phase as soon as online checking proves an anomaly,
+    /// then heal, recover, run the final reads and check as usual (the
+    /// run is invalid, not interrupted).
+    #[arg(long)]
+    pub stop_on_anomaly: bool,
     /// Write a JUnit XML report here: one testsuite per run, one testcase
     /// per checker, the anomaly in `<failure>`; also written when the test
     /// cannot run (one `<error>` case).
@@ -213,6 +218,10 @@ pub fn run(args: Args) -> CmdResult {
 fn run_tests(args: &Args, junit: &mut Vec<junit::TestSuite>) -> CmdResult {
     let (spec, warnings) = spec::resolve_with_warnings(&args.overrides(), Path::new("."))
         .map_err(CliError::bad_input)?;
+    let spec = TestSpec {
+        stop_on_anomaly: args.stop_on_anomaly,
+        ..spec
+    };
     for w in &warnings {
         eprintln!("warning: {w}");
     }

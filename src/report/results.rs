@@ -38,6 +38,49 @@ pub struct Phase {
     pub end: u64,
 }
 
+/// The first anomaly online checking proved while the main phase ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnlineAnomaly {
+    /// Seconds since the main phase started, when it was proven.
+    pub seconds: f64,
+    /// When it was proven, on the wall clock (RFC 3339, UTC, ms).
+    #[serde(default)]
+    pub at: String,
+    /// Client ops completed (`ok`, `fail` or `info`) in the prefix that
+    /// proved it.
+    pub ops: u64,
+    /// The checker that proved it.
+    pub checker: String,
+    /// That checker's summary.
+    pub summary: String,
+}
+
+/// What online checking (`runner::online`) did during the main phase.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnlineSummary {
+    /// The checkers run online (those whose anomalies in a prefix are
+    /// final: `Checker::prefix_closed`).
+    #[serde(default)]
+    pub checkers: Vec<String>,
+    /// The workload's checkers left to the final check only.
+    #[serde(default)]
+    pub offline: Vec<String>,
+    /// Checks run (one per checker, or per changed key, per window).
+    #[serde(default)]
+    pub checks: u64,
+    /// The first anomaly proven, if any.
+    #[serde(default)]
+    pub anomaly: Option<OnlineAnomaly>,
+    /// True when `--stop-on-anomaly` was on.
+    #[serde(default)]
+    pub stop_on_anomaly: bool,
+    /// Seconds since the main phase started when the main phase was ended
+    /// early because of the anomaly (`--stop-on-anomaly`); `null` when it
+    /// ran its full time.
+    #[serde(default)]
+    pub stopped_early_at: Option<f64>,
+}
+
 /// `results.json`: everything a report draws.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
@@ -94,6 +137,11 @@ pub struct Results {
     /// in runs stored before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_changes: Option<u64>,
+    /// Online checking during the main phase: the first anomaly it proved
+    /// and whether the main phase ended early on it. Absent in runs stored
+    /// before online checking existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<OnlineSummary>,
 }
 
 impl Results {

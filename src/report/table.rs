@@ -109,6 +109,9 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
     for line in results.promise.iter().flat_map(|p| p.lines()) {
         out.push_str(&format!("{line}\n"));
     }
+    if let Some(line) = results.online.as_ref().and_then(online_line) {
+        out.push_str(&line);
+    }
     if let Some(why) = &results.interrupted {
         out.push_str(&format!("interrupted: {why}\n"));
     }
@@ -126,6 +129,24 @@ pub fn summary(results: &Results, dir: &Path, color: bool) -> String {
         results.seed
     ));
     out
+}
+
+/// The one summary line of online checking: the first anomaly it proved
+/// (when, after how many ops, which checker) and whether the main phase
+/// stopped on it; nothing when it proved none.
+pub fn online_line(o: &crate::report::results::OnlineSummary) -> Option<String> {
+    let a = o.anomaly.as_ref()?;
+    let stop = match o.stopped_early_at {
+        Some(_) => "; main phase stopped on it",
+        None => "",
+    };
+    Some(format!(
+        "online: first anomaly at {:.1} s after {} ops ({}: {}){stop}\n",
+        a.seconds,
+        a.ops,
+        a.checker,
+        clip(&a.summary, 80)
+    ))
 }
 
 /// The most recovery rows the summary shows; the others are counted and
@@ -243,6 +264,7 @@ mod tests {
             promise: None,
             availability: None,
             leader_changes: None,
+            online: None,
         }
     }
 

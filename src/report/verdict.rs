@@ -92,6 +92,9 @@ pub struct RunFacts {
     /// Leader changes the sampler saw (`runner::leaders`); `None` when the
     /// Db cannot tell its leader.
     pub leader_changes: Option<u64>,
+    /// What online checking found during the main phase (`None`: it did
+    /// not run, e.g. a stored run from before it existed).
+    pub online: Option<crate::report::results::OnlineSummary>,
 }
 
 /// Assemble `results.json`.
@@ -106,11 +109,25 @@ pub fn results(spec: &TestSpec, history: &History, checked: Checked, facts: RunF
     let nodes: Vec<String> = (1..=spec.cluster.nodes).map(|i| format!("n{i}")).collect();
     let quorum_share = crate::report::quorum::quorum_share(&nodes, &intervals, &facts.phases);
     let availability = crate::report::availability::compute(history, &intervals, &facts.phases);
-    let overall = if facts.interrupted.is_some() {
+    let mut overall = if facts.interrupted.is_some() {
         valid.merge(Validity::Unknown)
     } else {
         valid
     };
+    let mut warnings = facts.warnings;
+    // An anomaly proven online is proven: the checker was sound on the
+    // prefix (`Checker::prefix_closed`), so the run is invalid even when
+    // the final check ran out of budget or missed it.
+    if let Some(a) = facts.online.as_ref().and_then(|o| o.anomaly.as_ref()) {
+        if valid != Validity::Invalid {
+            warnings.push(format!(
+                "online checking proved an anomaly ({}: {}) that the final check did not \
+                 confirm (final verdict {valid}); the run is invalid on the online proof",
+                a.checker, a.summary
+            ));
+        }
+        overall = Validity::Invalid;
+    }
     Results {
         test: spec.name.clone(),
         seed: spec.seed,
@@ -129,11 +146,12 @@ pub fn results(spec: &TestSpec, history: &History, checked: Checked, facts: RunF
             errors,
         },
         phases: facts.phases,
-        warnings: facts.warnings,
+        warnings,
         check_seconds: (secs * 1000.0).round() / 1000.0,
         promise,
         availability: Some(availability),
         leader_changes: facts.leader_changes,
+        online: facts.online,
     }
 }
 
@@ -153,6 +171,7 @@ pub fn reanalyze(run: &StoredRun) -> Result<Results, ReportError> {
             phases: p.phases.clone(),
             warnings,
             leader_changes: p.leader_changes,
+            online: p.online.clone(),
         },
         None => RunFacts {
             interrupted: Some(
@@ -169,6 +188,50 @@ pub fn reanalyze(run: &StoredRun) -> Result<Results, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_online_proof_makes_the_run_invalid_and_warns_when_the_final_check_disagrees() {
+        use crate::report::results::{OnlineAnomaly, OnlineSummary};
+        use Validity::*;
+        let spec = TestSpec::memory("register", 2, 3, 10.0, std::path::Path::new("results"));
+        let h = History::new(Vec::new());
+        let anomaly = OnlineAnomaly {
+            seconds: 1.5,
+            at: String::new(),
+            ops: 40,
+            checker: "linearizable".into(),
+            summary: "key 3: stale read".into(),
+        };
+        for (checked, found, want, warned) in [
+            (Unknown, true, Invalid, true),
+            (Valid, true, Invalid, true),
+            (Invalid, true, Invalid, false),
+            (Unknown, false, Unknown, false),
+            (Valid, false, Valid, false),
+        ] {
+            let facts = RunFacts {
+                online: Some(OnlineSummary {
+                    anomaly: found.then(|| anomaly.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let c = Checked {
+                valid: checked,
+                checkers: Vec::new(),
+                seconds: 0.0,
+                promise: None,
+            };
+            let r = results(&spec, &h, c, facts);
+            assert_eq!(r.valid, want, "final {checked}, online anomaly {found}");
+            assert_eq!(r.history_valid, Some(checked));
+            let warns = r
+                .warnings
+                .iter()
+                .any(|w| w.contains("online checking proved"));
+            assert_eq!(warns, warned, "{:?}", r.warnings);
+        }
+    }
 
     #[test]
     fn an_interrupted_run_is_unknown_unless_its_partial_history_is_invalid() {

@@ -18,6 +18,7 @@ use super::bring_up;
 use super::faults::Faults;
 use super::leaders::{self, Sampler};
 use super::log::RunLog;
+use super::online;
 use super::recorder::Recorder;
 use super::schedule::{rng, Pacer, Stream};
 use super::signals::{self, Stop};
@@ -31,7 +32,7 @@ use crate::nemesis::package;
 use crate::remote::backend::{self, Backend, BackendError, Provision};
 use crate::remote::Node;
 use crate::report::progress::Terminal;
-use crate::report::results::Phase;
+use crate::report::results::{OnlineSummary, Phase};
 use crate::report::verdict::RunFacts;
 use crate::spec::TestSpec;
 use crate::store::RunDir;
@@ -434,7 +435,9 @@ async fn with_nemesis(
     if setup.is_ok() {
         record_skipped(recorder, &facts.skipped);
         sampler = start_sampler(&env, leaders);
-        workers = main_phase(spec, &env, &faults, schedule, workers, &mut timeline).await;
+        let (ws, online) = main_phase(spec, &env, &faults, schedule, workers, &mut timeline).await;
+        workers = ws;
+        facts.online = online;
     }
     let final_ops = if setup.is_ok() { final_ops } else { Vec::new() };
     warnings.extend(heal_phase(&faults, &final_ops, &mut timeline, log).await);
@@ -475,7 +478,10 @@ async fn with_nemesis(
 }
 
 /// The main phase: the workload's ops on every worker, paced, while the
-/// nemesis runs its fault schedule, for the workload's time limit.
+/// nemesis runs its fault schedule, for the workload's time limit — or
+/// until a stop signal, or (`stop_on_anomaly`) until online checking
+/// proves an anomaly. Online checking ([`online`]) runs throughout; what
+/// it found is returned with the workers.
 async fn main_phase(
     spec: &TestSpec,
     env: &Arc<Env>,
@@ -483,7 +489,33 @@ async fn main_phase(
     schedule: Box<dyn Generator>,
     workers: Vec<Worker>,
     timeline: &mut Timeline,
-) -> Vec<Worker> {
+) -> (Vec<Worker>, Option<OnlineSummary>) {
+    // The main phase's own end: set by a stop signal (forwarded) or by
+    // online checking. Not the run's stop flag: an anomaly is no
+    // interruption, and heal, recovery and final reads run as usual.
+    let end = Stop::new();
+    let forward = {
+        let (stop, end) = (env.stop.clone(), end.clone());
+        tokio::spawn(async move {
+            stop.wait().await;
+            end.trigger("stopped");
+        })
+    };
+    let online = match spec.checks_of(env.workload.as_ref()) {
+        Ok((checkers, _)) => Some(online::Online::start(
+            online::Engine::new(checkers, online::WINDOW),
+            env.recorder.clone(),
+            std::time::Instant::now(),
+            spec.stop_on_anomaly.then(|| end.clone()),
+            env.log.clone(),
+        )),
+        Err(e) => {
+            env.log.warn(format!(
+                "online checking off: cannot build the checkers: {e}"
+            ));
+            None
+        }
+    };
     let w = &spec.workload;
     let limit = Duration::from_secs_f64(w.time_limit);
     env.log.info(format!(
@@ -506,6 +538,7 @@ async fn main_phase(
             pacer: Some(Pacer::new(w.rate, w.stagger, spec.seed)),
             limit,
             grace: Duration::from_secs(10),
+            stop: end.clone(),
         };
         let (ws, ()) = tokio::join!(
             worker::run_phase(env, workers, plan),
@@ -514,12 +547,14 @@ async fn main_phase(
                 rng(spec.seed, Stream::Nemesis),
                 env.recorder.t0(),
                 limit,
-                &env.stop
+                &end
             )
         );
         ws
     };
-    timeline.phase("main", Some(limit), run).await
+    let ws = timeline.phase("main", Some(limit), run).await;
+    forward.abort();
+    (ws, online.map(online::Online::finish))
 }
 
 /// Heal: run the nemesis's final ops (none when its setup failed) and undo
@@ -564,6 +599,7 @@ async fn final_phase(
             pacer: None,
             limit: d,
             grace: Duration::ZERO,
+            stop: env.stop.clone(),
         };
         worker::run_phase(env, workers, plan).await;
     };

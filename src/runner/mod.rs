@@ -28,9 +28,11 @@
 
 pub mod bring_up;
 pub mod faults;
+pub mod hunt;
 pub mod leaders;
 pub mod lifecycle;
 pub mod log;
+pub mod online;
 pub mod recorder;
 pub mod schedule;
 pub mod signals;
@@ -81,6 +83,12 @@ pub struct RunOptions {
     /// current executable. (What a Db needs of the cluster file comes from
     /// its own section of it, e.g. the memory Db's fault.)
     pub binary: Option<PathBuf>,
+    /// A directory that lives across the attempts of one `faultline hunt`
+    /// seed (`None` outside a hunt): a nemesis that learns may read what an
+    /// earlier attempt left there and write what this one learned, so the
+    /// next attempt starts from it. The runner itself neither reads nor
+    /// writes it; it exists before the run starts.
+    pub carry: Option<PathBuf>,
 }
 
 impl RunOptions {

@@ -110,6 +110,14 @@ impl Recorder {
         op
     }
 
+    /// Clones of the ops recorded from index `from` on (none when `from`
+    /// is past the end): how online checking follows the history without
+    /// copying it all each time. Holds the recording lock only for the copy.
+    pub fn ops_since(&self, from: usize) -> Vec<Op> {
+        let g = self.shared.lock();
+        g.ops.get(from..).map(<[Op]>::to_vec).unwrap_or_default()
+    }
+
     /// Ops recorded so far.
     pub fn len(&self) -> usize {
         self.shared.lock().ops.len()

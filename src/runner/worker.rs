@@ -95,6 +95,9 @@ pub struct PhasePlan {
     pub limit: Duration,
     /// How long ops in flight at the end may take to complete.
     pub grace: Duration,
+    /// What ends the phase early: the run's stop flag, or (main phase) a
+    /// flag also set by online checking under `--stop-on-anomaly`.
+    pub stop: Stop,
 }
 
 struct GenState {
@@ -125,11 +128,12 @@ pub async fn run_phase(env: &Arc<Env>, workers: Vec<Worker>, plan: PhasePlan) ->
     let mut set = tokio::task::JoinSet::new();
     for slot in &slots {
         let (env, gen, slot) = (env.clone(), gen.clone(), slot.clone());
-        set.spawn(async move { work(env, gen, slot, threads, start, plan.limit).await });
+        let stop = plan.stop.clone();
+        set.spawn(async move { work(env, gen, slot, &stop, threads, start, plan.limit).await });
     }
     let hard = tokio::time::sleep_until((deadline + plan.grace).into());
     tokio::pin!(hard);
-    let mut stopped = env.stop.is_set();
+    let mut stopped = plan.stop.is_set();
     if stopped {
         hard.as_mut().reset((Instant::now() + STOP_GRACE).into());
     }
@@ -156,7 +160,7 @@ pub async fn run_phase(env: &Arc<Env>, workers: Vec<Worker>, plan: PhasePlan) ->
                 while set.join_next().await.is_some() {}
                 break;
             }
-            _ = env.stop.wait(), if !stopped => {
+            _ = plan.stop.wait(), if !stopped => {
                 stopped = true;
                 let t = (Instant::now() + STOP_GRACE).min(deadline + plan.grace);
                 hard.as_mut().reset(t.into());
@@ -194,13 +198,14 @@ async fn work(
     env: Arc<Env>,
     gen: Arc<Mutex<GenState>>,
     slot: Arc<Mutex<Worker>>,
+    stop: &Stop,
     threads: usize,
     start: Instant,
     limit: Duration,
 ) {
     let thread = lock(&slot).thread;
     loop {
-        if env.stop.is_set() || start.elapsed() >= limit {
+        if stop.is_set() || start.elapsed() >= limit {
             return;
         }
         let now = start.elapsed();
@@ -222,7 +227,7 @@ async fn work(
             }
         };
         let Some((f, key, value, at)) = next else {
-            if !env.stop.sleep(Duration::from_millis(1)).await {
+            if !stop.sleep(Duration::from_millis(1)).await {
                 return;
             }
             continue;
@@ -232,7 +237,7 @@ async fn work(
                 return;
             }
             let wait = at.saturating_sub(start.elapsed());
-            if !wait.is_zero() && !env.stop.sleep(wait).await {
+            if !wait.is_zero() && !stop.sleep(wait).await {
                 return;
             }
         }

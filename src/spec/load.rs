@@ -933,6 +933,7 @@ pub fn resolve_with_warnings(
             .unwrap_or_else(|| PathBuf::from(DEFAULT_RESULTS_DIR)),
         leave_db_running: o.leave_db_running,
         test_count,
+        stop_on_anomaly: false,
     };
     Ok((spec, warnings))
 }

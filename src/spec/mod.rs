@@ -352,6 +352,11 @@ pub struct TestSpec {
     pub leave_db_running: bool,
     /// Repeat the test this many times, stopping at the first failure.
     pub test_count: u32,
+    /// End the main phase as soon as online checking proves an anomaly
+    /// (`--stop-on-anomaly`); heal, recovery, final reads and the final
+    /// check run as usual.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_on_anomaly: bool,
 }
 
 impl TestSpec {
@@ -396,6 +401,7 @@ impl TestSpec {
             results_dir: results_dir.to_path_buf(),
             leave_db_running: false,
             test_count: 1,
+            stop_on_anomaly: false,
         }
     }
 

@@ -88,6 +88,22 @@ impl Checker for Linearizable {
         "linearizable"
     }
 
+    /// Yes: a key's ops that have no linearization in a prefix (open
+    /// invokes may take effect at any time after their invoke, or never)
+    /// have none in any extension either. An extension only adds ops (each
+    /// one more constraint) and completes open invokes: an `ok` narrows
+    /// the window in which the op may take effect, a `fail` removes an op
+    /// that, as `info`, could already be left out; neither makes room for
+    /// a linearization the prefix did not have.
+    fn prefix_closed(&self) -> bool {
+        true
+    }
+
+    /// Yes: keys are independent (see the module docs).
+    fn independent_keys(&self) -> bool {
+        true
+    }
+
     fn check(&self, history: &History) -> Result<CheckResult, CheckError> {
         let report = self.analyze(history)?;
         let mut r = CheckResult::new("linearizable", report.valid, report.summary());
