@@ -151,6 +151,10 @@ pub struct Decision {
 pub struct Coverage {
     /// Count per key `STATE|ACTION|ROLE`.
     pub seen: BTreeMap<String, u64>,
+    /// Count per action, over every state: the tie-break, so actions
+    /// take turns when the state is new.
+    #[serde(default)]
+    pub actions: BTreeMap<String, u64>,
 }
 
 impl Coverage {
@@ -166,8 +170,24 @@ impl Coverage {
             .unwrap_or(0)
     }
 
+    /// Times `(state, a)` was chosen, whatever the role.
+    pub fn count_action(&self, state: &str, a: Action) -> u64 {
+        let prefix = format!("{state}|{}|", a.name());
+        self.seen
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Times `a` was chosen, in any state.
+    pub fn count_global(&self, a: Action) -> u64 {
+        self.actions.get(&a.name()).copied().unwrap_or(0)
+    }
+
     fn note(&mut self, state: &str, a: Action, r: Role) {
         *self.seen.entry(Self::key(state, a, r)).or_insert(0) += 1;
+        *self.actions.entry(a.name()).or_insert(0) += 1;
     }
 }
 
@@ -271,24 +291,41 @@ pub fn decide(
 ) -> Decision {
     let state = obs.abstract_state();
     let opts = options(obs, lim);
-    let least = opts
-        .iter()
-        .map(|&(a, r)| coverage.count(&state, a, r))
-        .min()
-        .unwrap_or(0);
+    // First the action kind, then its role: an action aimed by five roles
+    // is not five times likelier than crash-all. Least tried in this
+    // state first, then least tried anywhere (so actions take turns in a
+    // new state), then the role least tried for it here.
+    let mut kinds: Vec<Action> = opts.iter().map(|&(a, _)| a).collect();
+    kinds.dedup();
     let explore = rng.gen_range(0..100) < lim.explore_pct;
-    let pool: Vec<(Action, Role)> = if explore {
-        opts.clone()
+    let score = |a: Action| (coverage.count_action(&state, a), coverage.count_global(a));
+    let least = kinds.iter().map(|&a| score(a)).min();
+    let pool: Vec<Action> = if explore {
+        kinds.clone()
     } else {
-        opts.iter()
+        kinds
+            .iter()
             .copied()
-            .filter(|&(a, r)| coverage.count(&state, a, r) == least)
+            .filter(|&a| Some(score(a)) == least)
             .collect()
     };
-    let (action, role) = pool
-        .choose(rng)
+    let action = pool.choose(rng).copied().unwrap_or(Action::Wait);
+    let roles: Vec<Role> = opts
+        .iter()
+        .filter(|(a, _)| *a == action)
+        .map(|&(_, r)| r)
+        .collect();
+    let least_role = roles
+        .iter()
+        .map(|&r| coverage.count(&state, action, r))
+        .min()
+        .unwrap_or(0);
+    let role_pool: Vec<Role> = roles
+        .iter()
         .copied()
-        .unwrap_or((Action::Wait, Role::None));
+        .filter(|&r| coverage.count(&state, action, r) == least_role)
+        .collect();
+    let role = role_pool.choose(rng).copied().unwrap_or(Role::None);
     let seen = coverage.count(&state, action, role);
     coverage.note(&state, action, role);
     let mut targets = Vec::new();
@@ -344,11 +381,11 @@ pub fn decide(
     let hold_ms = *HOLDS_MS.choose(rng).unwrap_or(&700);
     let next = *Trigger::ALL.choose(rng).unwrap_or(&Trigger::Now);
     let why = format!(
-        "{state}|{}|{}: chosen {seen} time(s) before; {} of {} option(s) {}",
+        "{state}|{}|{}: chosen {seen} time(s) before; {} of {} action(s) {}",
         action.name(),
         role_name(role),
         pool.len(),
-        opts.len(),
+        kinds.len(),
         if explore {
             "open (exploring)"
         } else {
