@@ -104,7 +104,15 @@ fn adaptive_on_refkv_3_acts_on_observed_state_replays_and_leaves_nothing() {
         .flat_map(|s| s["done"].as_array().into_iter().flatten())
         .filter_map(Value::as_str)
         .collect();
-    let faulty = ["killed", "isolated", "cut", "partitioned", "paused", "refuses", "clock"];
+    let faulty = [
+        "killed",
+        "isolated",
+        "cut",
+        "partitioned",
+        "paused",
+        "refuses",
+        "clock",
+    ];
     assert!(
         done.iter().any(|d| faulty.iter().any(|f| d.contains(f))),
         "no fault done: {done:?}"

@@ -154,7 +154,11 @@ impl AdaptiveConfig {
                 self.explore_pct
             ));
         }
-        if self.coverage_file.as_deref().is_some_and(|f| f.trim().is_empty()) {
+        if self
+            .coverage_file
+            .as_deref()
+            .is_some_and(|f| f.trim().is_empty())
+        {
             return Err("adaptive.coverage-file: empty path".into());
         }
         Ok(())
@@ -431,9 +435,7 @@ impl AdaptiveNemesis {
             value["interrupted"] = json!(true);
         }
         if degraded {
-            value["note"] = json!(
-                "the Db reports no consensus state: random actions on any node"
-            );
+            value["note"] = json!("the Db reports no consensus state: random actions on any node");
         }
         if let Err(e) = self.save_coverage() {
             value["coverage-file-error"] = json!(e);
@@ -487,10 +489,7 @@ pub fn replay_episode(
     let steps: Vec<Step> = serde_json::from_value(value.get("steps").cloned().unwrap_or(json!([])))
         .map_err(|e| format!("start-adaptive value: steps: {e}"))?;
     let obs: Vec<Observation> = steps.into_iter().map(|s| s.observed).collect();
-    let lim = Limits {
-        clock,
-        explore_pct,
-    };
+    let lim = Limits { clock, explore_pct };
     Ok(policy::replay(&mut rng_for(pick), &obs, coverage, lim))
 }
 
@@ -646,8 +645,10 @@ mod tests {
         other["pick"] = json!(100);
         let differs = replay_episode(&other, &mut Coverage::default(), true, 10).unwrap();
         assert_ne!(differs, recorded);
-        assert!(replay_episode(&json!({"steps": 3}), &mut Coverage::default(), true, 10)
-            .unwrap_err()
-            .contains("steps"));
+        assert!(
+            replay_episode(&json!({"steps": 3}), &mut Coverage::default(), true, 10)
+                .unwrap_err()
+                .contains("steps")
+        );
     }
 }

@@ -164,10 +164,7 @@ impl Coverage {
 
     /// Times `(state, a, r)` was chosen.
     pub fn count(&self, state: &str, a: Action, r: Role) -> u64 {
-        self.seen
-            .get(&Self::key(state, a, r))
-            .copied()
-            .unwrap_or(0)
+        self.seen.get(&Self::key(state, a, r)).copied().unwrap_or(0)
     }
 
     /// Times `(state, a)` was chosen, whatever the role.

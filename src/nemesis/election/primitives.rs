@@ -267,7 +267,12 @@ impl ElectionNemesis {
     }
 
     /// Move `name`'s wall clock by `ms` (libfaketime); heal sets it back.
-    pub(crate) fn skew(&mut self, cluster: &Cluster, name: &str, ms: i64) -> Result<(), NemesisError> {
+    pub(crate) fn skew(
+        &mut self,
+        cluster: &Cluster,
+        name: &str,
+        ms: i64,
+    ) -> Result<(), NemesisError> {
         let n = Self::host(cluster, name)?;
         self.skewed.insert(name.to_string());
         crate::remote::faketime::write_offset(n, ms)?;
