@@ -48,6 +48,8 @@ pub struct NemesisConfig {
     pub loss: LossConfig,
     /// Election-choreography options (family `election`).
     pub election: ElectionConfig,
+    /// Adaptive-nemesis options (family `adaptive`).
+    pub adaptive: super::adaptive::AdaptiveConfig,
 }
 
 impl Default for NemesisConfig {
@@ -68,6 +70,7 @@ impl Default for NemesisConfig {
             clock: ClockConfig::default(),
             loss: LossConfig::default(),
             election: ElectionConfig::default(),
+            adaptive: Default::default(),
         }
     }
 }
@@ -275,6 +278,7 @@ impl NemesisConfig {
                 )));
             }
         }
+        self.adaptive.validate().map_err(bad)?;
         if self.clock.strobe_period_ms == 0 {
             return Err(bad("clock.strobe-period-ms: must be at least 1"));
         }

@@ -93,6 +93,7 @@ pub const REGISTRY: &[Family] = &[
     super::clock::FAMILY,
     super::packet::FAMILY,
     super::election::FAMILY,
+    super::adaptive::FAMILY,
 ];
 
 /// The families that are not scenarios, in documentation order (what
@@ -172,7 +173,7 @@ mod tests {
             }
         }
         assert_eq!(FAMILIES, ["partition", "kill", "pause", "clock", "loss"]);
-        assert_eq!(SCENARIO_FAMILIES, ["election"]);
+        assert_eq!(SCENARIO_FAMILIES, ["election", "adaptive"]);
         assert_eq!(stop_of("strobe-clock"), Some("reset-clock"));
         assert_eq!(stop_of("start"), None);
         assert!(is_stop("start") && is_stop("stop-election"));

@@ -10,6 +10,7 @@
 //! [`package::Package`] (nemesis, [`schedule::Schedule`], final heal);
 //! [`intervals`] pairs a stored history's fault ops from the config alone.
 
+pub mod adaptive;
 pub mod clock;
 pub mod compose;
 pub mod config;

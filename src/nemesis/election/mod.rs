@@ -157,7 +157,9 @@ impl ElectionNemesis {
     }
 
     /// Undo everything: flush our rules, resume and restart what we stopped.
-    fn heal(&mut self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
+    /// Also the actuator's heal for [`super::adaptive`], which drives
+    /// these primitives.
+    pub(crate) fn heal(&mut self, cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
         self.cut_from.clear();
         self.blocked.clear();
         let mut heal = Heal {
@@ -193,6 +195,20 @@ impl ElectionNemesis {
             None => Ok(heal.touched),
             Some(e) => Err(e),
         }
+    }
+}
+
+impl ElectionNemesis {
+    /// What this nemesis has in force: killed nodes, paused nodes, whether
+    /// some link is cut or blocked, whether some clock is moved.
+    pub(crate) fn in_force(&self) -> (Vec<String>, Vec<String>, bool, bool) {
+        let any = |m: &BTreeMap<String, BTreeSet<String>>| m.values().any(|s| !s.is_empty());
+        (
+            self.killed.iter().cloned().collect(),
+            self.paused.iter().cloned().collect(),
+            any(&self.cut_from) || any(&self.blocked),
+            !self.skewed.is_empty(),
+        )
     }
 }
 

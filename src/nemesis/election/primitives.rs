@@ -132,7 +132,7 @@ impl ElectionNemesis {
     }
 
     /// Rewrite `node`'s chain from the current cuts and blocks.
-    pub(super) fn apply(&self, cluster: &Cluster, node: &str) -> Result<(), NemesisError> {
+    pub(crate) fn apply(&self, cluster: &Cluster, node: &str) -> Result<(), NemesisError> {
         let n = Self::host(cluster, node)?;
         let mut rules: Vec<Vec<String>> = Vec::new();
         for src in self.cut_from.get(node).into_iter().flatten() {
@@ -154,7 +154,7 @@ impl ElectionNemesis {
     }
 
     /// Cut `a` and `b` off from each other, both ways.
-    pub(super) fn cut(&mut self, cluster: &Cluster, a: &str, b: &str) -> Result<(), NemesisError> {
+    pub(crate) fn cut(&mut self, cluster: &Cluster, a: &str, b: &str) -> Result<(), NemesisError> {
         self.cut_from
             .entry(a.to_string())
             .or_default()
@@ -168,7 +168,7 @@ impl ElectionNemesis {
     }
 
     /// Undo [`Self::cut`] between `a` and `b`.
-    pub(super) fn uncut(
+    pub(crate) fn uncut(
         &mut self,
         cluster: &Cluster,
         a: &str,
@@ -214,7 +214,7 @@ impl ElectionNemesis {
     }
 
     /// `at` rejects the connections `from` opened to it (or stops doing so).
-    pub(super) fn block(
+    pub(crate) fn block(
         &mut self,
         cluster: &Cluster,
         at: &str,
@@ -232,7 +232,7 @@ impl ElectionNemesis {
         self.apply(cluster, at)
     }
 
-    pub(super) fn kill(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
+    pub(crate) fn kill(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
         let n = Self::host(cluster, name)?;
         self.paused.remove(name);
         cluster.db.kill(cluster, n)?;
@@ -240,30 +240,43 @@ impl ElectionNemesis {
         Ok(())
     }
 
-    pub(super) fn start(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
+    pub(crate) fn start(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
         let n = Self::host(cluster, name)?;
         cluster.db.start(cluster, n)?;
         self.killed.remove(name);
         Ok(())
     }
 
-    pub(super) fn pause(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
+    pub(crate) fn pause(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
         let n = Self::host(cluster, name)?;
         cluster.db.pause(cluster, n)?;
         self.paused.insert(name.to_string());
         Ok(())
     }
 
-    pub(super) fn resume(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
+    pub(crate) fn resume(&mut self, cluster: &Cluster, name: &str) -> Result<(), NemesisError> {
         let n = Self::host(cluster, name)?;
         cluster.db.resume(cluster, n)?;
         self.paused.remove(name);
         Ok(())
     }
 
-    pub(super) fn state(cluster: &Cluster, name: &str) -> Option<ConsensusState> {
+    pub(crate) fn state(cluster: &Cluster, name: &str) -> Option<ConsensusState> {
         let n = cluster.node(name)?;
         cluster.db.consensus_state(cluster, n)
+    }
+
+    /// Move `name`'s wall clock by `ms` (libfaketime); heal sets it back.
+    pub(crate) fn skew(
+        &mut self,
+        cluster: &Cluster,
+        name: &str,
+        ms: i64,
+    ) -> Result<(), NemesisError> {
+        let n = Self::host(cluster, name)?;
+        self.skewed.insert(name.to_string());
+        crate::remote::faketime::write_offset(n, ms)?;
+        Ok(())
     }
 
     /// Pause `at`, let the connections `from` opened deliver into its
