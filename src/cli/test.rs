@@ -91,7 +91,7 @@ pub struct RunFlags {
     pub workload: String,
     /// The nemesis: a file, a name in nemeses/ (partition-kill, partition,
     /// kill, pause, clock, loss, all, none, crash, skew-partition,
-    /// double-vote, figure-8), or a comma list of fault families
+    /// double-vote, figure-8, adaptive), or a comma list of fault families
     /// (partition,kill,pause,clock,loss; election; all; none).
     #[arg(long, value_name = "FILE|NAME|LIST", default_value = spec::load::DEFAULT_NEMESIS)]
     pub nemesis: String,

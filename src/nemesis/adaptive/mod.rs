@@ -117,7 +117,7 @@ impl Default for AdaptiveConfig {
             episode_secs: 12.0,
             max_steps: 10,
             poll_ms: 50,
-            trigger_wait_ms: 3000,
+            trigger_wait_ms: 1500,
             explore_pct: 10,
             coverage_file: None,
         }
