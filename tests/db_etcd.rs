@@ -245,10 +245,12 @@ fn a_list_append_run_on_etcd_under_partitions_and_kills_is_valid() {
         results_dir: tmp.path().to_path_buf(),
         leave_db_running: false,
         test_count: 1,
+        stop_on_anomaly: false,
     };
     let opts = RunOptions {
         progress: Progress::Plain,
         binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_faultline"))),
+        carry: None,
     };
     let out = runner::run(&spec, &opts).expect("run");
     assert_eq!(out.verdict, Validity::Valid, "{:#?}", out.results.checkers);

@@ -141,6 +141,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
 /// Run the test once: see the module docs. Logs the seed at the start;
 /// prints no summary (the caller renders the [`RunOutcome`]).
 pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let carried = carry_coverage(spec, opts);
+    let spec = carried.as_ref().unwrap_or(spec);
     lifecycle::precheck(spec)?;
     // The workload is built once: its generators drive the run, its
     // checkers judge the history.
@@ -155,6 +157,7 @@ pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     dir.write_spec(spec)
         .map_err(|e| RunError::Internal(format!("test.yaml: {e}")))?;
     let _ = dir.link_latest();
+    keep_starting_coverage(spec, &dir);
     let terminal = Arc::new(Terminal::new(opts.progress.mode()));
     let log = Arc::new(
         RunLog::create(&dir.log_file(), terminal.clone())
@@ -200,6 +203,47 @@ pub fn run(spec: &TestSpec, opts: &RunOptions) -> Result<RunOutcome, RunError> {
         dir: dir.path,
         results,
     })
+}
+
+/// The file, in a hunt's carry directory, where the adaptive nemesis keeps
+/// its coverage map from one attempt to the next.
+pub const CARRIED_COVERAGE: &str = "adaptive-coverage.json";
+
+/// The coverage map an adaptive run started from, copied into its run
+/// directory: with the op values, what [`crate::nemesis::adaptive::replay_episode`]
+/// needs to replay a run that did not start from an empty map.
+pub const STARTING_COVERAGE: &str = "adaptive-coverage-start.json";
+
+/// Inside a hunt ([`RunOptions::carry`]), an adaptive nemesis with no
+/// `coverage-file` of its own gets one in the carry directory, so what one
+/// attempt tried steers the next (Mallory's coverage, across runs).
+/// `None`: the spec stays as it is.
+fn carry_coverage(spec: &TestSpec, opts: &RunOptions) -> Option<TestSpec> {
+    let carry = opts.carry.as_ref()?;
+    let cfg = &spec.nemesis.config;
+    let adaptive = cfg
+        .descriptors()
+        .ok()?
+        .iter()
+        .any(|f| f.name == crate::nemesis::adaptive::FAMILY.name);
+    if !adaptive || cfg.adaptive.coverage_file.is_some() {
+        return None;
+    }
+    let mut out = spec.clone();
+    out.nemesis.config.adaptive.coverage_file =
+        Some(carry.join(CARRIED_COVERAGE).display().to_string());
+    Some(out)
+}
+
+/// Copy the coverage file an adaptive run starts from (when it has one and
+/// it exists) into the run directory as [`STARTING_COVERAGE`].
+fn keep_starting_coverage(spec: &TestSpec, dir: &RunDir) {
+    if let Some(file) = &spec.nemesis.config.adaptive.coverage_file {
+        let from = Path::new(file);
+        if from.is_file() {
+            let _ = std::fs::copy(from, dir.path.join(STARTING_COVERAGE));
+        }
+    }
 }
 
 /// Write `report.html` and the plots into the run directory, after
@@ -264,4 +308,51 @@ pub fn analyze(dir: &Path) -> Result<RunOutcome, RunError> {
         dir: dir.to_path_buf(),
         results,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(faults: &[&str]) -> TestSpec {
+        let mut s = TestSpec::memory("register", 3, 2, 1.0, Path::new("/nonexistent"));
+        s.nemesis.config.faults = faults.iter().map(|f| f.to_string()).collect();
+        s
+    }
+
+    fn carrying(dir: &Path) -> RunOptions {
+        RunOptions {
+            carry: Some(dir.to_path_buf()),
+            ..RunOptions::quiet()
+        }
+    }
+
+    #[test]
+    fn a_hunt_carries_the_adaptive_coverage_map_and_nothing_else() {
+        let carry = Path::new("/tmp/carry-seed-1");
+        let got = carry_coverage(&spec(&["adaptive"]), &carrying(carry)).expect("carried");
+        assert_eq!(
+            got.nemesis.config.adaptive.coverage_file.as_deref(),
+            Some("/tmp/carry-seed-1/adaptive-coverage.json")
+        );
+        // Outside a hunt, for other nemeses, or with a file of its own: as is.
+        assert!(carry_coverage(&spec(&["adaptive"]), &RunOptions::quiet()).is_none());
+        assert!(carry_coverage(&spec(&["partition", "kill"]), &carrying(carry)).is_none());
+        let mut own = spec(&["adaptive"]);
+        own.nemesis.config.adaptive.coverage_file = Some("/tmp/mine.json".into());
+        assert!(carry_coverage(&own, &carrying(carry)).is_none());
+    }
+
+    #[test]
+    fn the_starting_coverage_is_kept_in_the_run_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("cov.json");
+        std::fs::write(&file, b"{\"seen\": 1}").unwrap();
+        let mut s = spec(&["adaptive"]);
+        s.nemesis.config.adaptive.coverage_file = Some(file.display().to_string());
+        let dir = RunDir::create(tmp.path(), "t", chrono::Utc::now()).unwrap();
+        keep_starting_coverage(&s, &dir);
+        let kept = std::fs::read(dir.path.join(STARTING_COVERAGE)).unwrap();
+        assert_eq!(kept, b"{\"seen\": 1}");
+    }
 }

@@ -28,7 +28,11 @@
 //! recorded observations and the coverage map at the episode's start, so
 //! [`replay_episode`] re-derives them from a stored op value. The coverage
 //! map lives for the run, and across runs when `adaptive.coverage-file`
-//! names a file (read at setup, written after each episode).
+//! names a file (read at setup, written after each episode); inside
+//! `faultline hunt` it is carried from one attempt of a seed to the next
+//! by default (`crate::runner::CARRIED_COVERAGE`), and the map a run
+//! started from is kept in its run directory
+//! (`crate::runner::STARTING_COVERAGE`) for the replay.
 //!
 //! Faults stay in force between steps; `stop-adaptive` and `teardown` heal
 //! all (rules flushed, nodes resumed and restarted, clocks reset), and an
