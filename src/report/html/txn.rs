@@ -668,3 +668,261 @@ fn anomaly(out: &mut String, class: &str, nth: usize, a: &Value, pairs: &Pairs<'
     }
     out.push_str("</div>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mop(f: &str, key: &str, value: Value) -> Mop {
+        Mop {
+            f: f.into(),
+            key: key.into(),
+            value,
+        }
+    }
+
+    fn txn(index: u64, process: &str, mops: Vec<Mop>) -> TxnBox {
+        TxnBox {
+            index,
+            process: process.into(),
+            outcome: "ok".into(),
+            mops,
+            text: format!("op {index}"),
+        }
+    }
+
+    fn edges(nodes: &[TxnBox], steps: &[(&str, &str)]) -> Vec<Edge> {
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, (k, why))| edge_of(k, why, &nodes[i], &nodes[(i + 1) % nodes.len()]))
+            .collect()
+    }
+
+    /// Two transactions that appended to x and y in opposite orders.
+    fn g0() -> (Vec<TxnBox>, Vec<Edge>) {
+        let nodes = vec![
+            txn(
+                2,
+                "1",
+                vec![mop("append", "x", json!(1)), mop("append", "y", json!(1))],
+            ),
+            txn(
+                3,
+                "2",
+                vec![mop("append", "x", json!(2)), mop("append", "y", json!(2))],
+            ),
+        ];
+        let e = edges(
+            &nodes,
+            &[
+                (
+                    "ww",
+                    "op 2 appended 1 to key x and op 3 appended 2 right after it",
+                ),
+                (
+                    "ww",
+                    "op 3 appended 2 to key y and op 2 appended 1 right after it",
+                ),
+            ],
+        );
+        (nodes, e)
+    }
+
+    /// T1 appends x and z; T2 reads x, appends y; T3 reads y, misses z.
+    fn g_single() -> (Vec<TxnBox>, Vec<Edge>) {
+        let nodes = vec![
+            txn(
+                5,
+                "3",
+                vec![mop("r", "y", json!([1])), mop("r", "z", json!([]))],
+            ),
+            txn(
+                3,
+                "1",
+                vec![mop("append", "x", json!(1)), mop("append", "z", json!(1))],
+            ),
+            txn(
+                4,
+                "2",
+                vec![mop("r", "x", json!([1])), mop("append", "y", json!(1))],
+            ),
+        ];
+        let e = edges(
+            &nodes,
+            &[
+                (
+                    "rw",
+                    "op 5 read key z empty, without 1, the next element, which op 3 appended",
+                ),
+                (
+                    "wr",
+                    "op 4 read key x as [1], whose last element 1 op 3 appended",
+                ),
+                (
+                    "wr",
+                    "op 5 read key y as [1], whose last element 1 op 4 appended",
+                ),
+            ],
+        );
+        (nodes, e)
+    }
+
+    fn count(s: &str, pat: &str) -> usize {
+        s.matches(pat).count()
+    }
+
+    #[test]
+    fn a_g0_two_cycle_has_two_boxes_two_solid_arrows_labelled_with_keys_and_values() {
+        let (nodes, e) = g0();
+        let svg = cycle_svg(&nodes, &e);
+        assert!(svg.starts_with("<svg class=\"txn-cycle\""), "{svg}");
+        assert_eq!(count(&svg, "<g class=\"txn\">"), 2, "{svg}");
+        assert_eq!(count(&svg, "<g class=\"edge edge-ww\">"), 2, "{svg}");
+        assert_eq!(count(&svg, "<polygon"), 2, "{svg}");
+        assert!(!svg.contains("stroke-dasharray"), "{svg}");
+        assert!(svg.contains(">ww x: 1→2</text>"), "{svg}");
+        assert!(svg.contains(">ww y: 2→1</text>"), "{svg}");
+        assert!(svg.contains(">op 2 · process 1 · ok</text>"), "{svg}");
+        assert!(svg.contains(">append x 1</text>"), "{svg}");
+        // The two arrows between the same boxes bend to opposite sides.
+        let paths: Vec<&str> = svg.split("<path d=\"").skip(1).collect();
+        assert_eq!(paths.len(), 2);
+        assert_ne!(paths[0].split(' ').nth(1), paths[1].split(' ').nth(1));
+    }
+
+    #[test]
+    fn a_g_single_three_cycle_dashes_its_one_rw_edge() {
+        let (nodes, e) = g_single();
+        let svg = cycle_svg(&nodes, &e);
+        assert_eq!(count(&svg, "<g class=\"txn\">"), 3, "{svg}");
+        assert_eq!(count(&svg, "<g class=\"edge "), 3, "{svg}");
+        assert_eq!(count(&svg, "stroke-dasharray"), 1, "{svg}");
+        assert_eq!(count(&svg, "<g class=\"edge edge-rw\">"), 1, "{svg}");
+        assert!(svg.contains(">rw z: 1</text>"), "{svg}");
+        assert!(svg.contains(">wr x: 1</text>"), "{svg}");
+        assert!(svg.contains(">wr y: 1</text>"), "{svg}");
+        assert!(svg.contains(">r z []</text>"), "{svg}");
+        // The tooltip says why, escaped.
+        assert!(
+            svg.contains("<title>op 5 -rw-&gt; op 3: op 5 read key z empty"),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn the_drawing_is_deterministic_and_rounded() {
+        let (nodes, e) = g_single();
+        let a = cycle_svg(&nodes, &e);
+        assert_eq!(a, cycle_svg(&nodes, &e));
+        let (nodes, e) = g0();
+        let b = cycle_svg(&nodes, &e);
+        // Snapshot of the frame: two boxes side by side, arrows above and below.
+        assert!(
+            b.starts_with(
+                "<svg class=\"txn-cycle\" xmlns=\"http://www.w3.org/2000/svg\" width=\"700\" \
+                 height=\"164\" viewBox=\"-120.0 -78.0 700.0 164.0\""
+            ),
+            "{b}"
+        );
+        // Every coordinate has at most one decimal.
+        for num in b.split(['"', ' ', ',']) {
+            if let Some((_, frac)) = num.split_once('.') {
+                if num.parse::<f64>().is_ok() {
+                    assert!(frac.len() <= 1, "{num} in {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn odd_keys_and_values_are_escaped() {
+        let evil = "<script>alert('x')</script>&\"";
+        let nodes = vec![
+            txn(1, evil, vec![mop("append", evil, json!(evil))]),
+            txn(2, "2", vec![mop("append", evil, json!("b"))]),
+        ];
+        let e = edges(
+            &nodes,
+            &[
+                ("ww", &format!("op 1 appended to key {evil}")),
+                ("ww", "op 2 appended <b>"),
+            ],
+        );
+        let svg = cycle_svg(&nodes, &e);
+        assert!(!svg.contains("<script"), "{svg}");
+        assert!(!svg.contains("<b>"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;"), "{svg}");
+        assert_eq!(count(&svg, "<g class=\"txn\">"), 2, "{svg}");
+    }
+
+    #[test]
+    fn cycles_too_short_or_too_long_or_mismatched_are_not_drawn() {
+        let (nodes, e) = g0();
+        assert_eq!(cycle_svg(&nodes[..1], &e[..1]), "");
+        assert_eq!(cycle_svg(&nodes, &e[..1]), "");
+        let many: Vec<TxnBox> = (0..=MAX_DRAWN as u64)
+            .map(|i| txn(i, "1", vec![]))
+            .collect();
+        let ring: Vec<Edge> = many
+            .iter()
+            .map(|_| Edge {
+                kind: "ww".into(),
+                label: "ww".into(),
+                why: String::new(),
+            })
+            .collect();
+        assert_eq!(cycle_svg(&many, &ring), "");
+        assert_eq!(
+            count(&cycle_svg(&many[1..], &ring[1..]), "<g class=\"txn\">"),
+            MAX_DRAWN
+        );
+    }
+
+    #[test]
+    fn an_edge_label_names_the_key_its_explanation_names() {
+        let a = txn(
+            1,
+            "7",
+            vec![mop("append", "x", json!(1)), mop("append", "y", json!(3))],
+        );
+        let b = txn(
+            2,
+            "7",
+            vec![mop("append", "x", json!(2)), mop("append", "y", json!(4))],
+        );
+        assert_eq!(
+            edge_of("ww", "op 1 appended 3 to key y and …", &a, &b).label,
+            "ww y: 3→4"
+        );
+        // No key named: the first that fits the kind.
+        assert_eq!(
+            edge_of("ww", "op 1 wrote a version", &a, &b).label,
+            "ww x: 1→2"
+        );
+        // A named key that does not fit the kind is not trusted.
+        assert_eq!(edge_of("wr", "key x", &a, &b).label, "wr");
+        assert_eq!(edge_of("process", "", &a, &b).label, "process 7");
+        assert_eq!(edge_of("realtime", "", &a, &b).label, "realtime");
+    }
+
+    #[test]
+    fn micro_ops_read_every_spelling_and_long_lists_are_shortened() {
+        let m = Mop::of(&json!([":append", "x", 3])).expect("a mop");
+        assert_eq!(m.text(), "append x 3");
+        assert!(m.writes() && !m.reads());
+        assert_eq!(
+            Mop::of(&json!(["read", "k", [1, 2, 3, 4, 5, 6, 7, 8, 9]]))
+                .expect("a mop")
+                .text(),
+            "r k [1 2 … 7 8 9] (9)"
+        );
+        assert_eq!(
+            Mop::of(&json!(["r", "k", null])).expect("a mop").text(),
+            "r k nil"
+        );
+        assert_eq!(Mop::of(&json!(["w", "k"])), None);
+        assert_eq!(Mop::of(&json!("w")), None);
+    }
+}
