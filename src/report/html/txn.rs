@@ -140,17 +140,45 @@ impl TxnBox {
             Some(c) if c.value.is_array() => &c.value,
             _ => &inv.value,
         };
+        let mops: Vec<Mop> = value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Mop::of)
+            .collect();
+        let outcome = comp.map_or("pending".to_string(), |c| c.kind.to_string());
+        // The micro-ops as the boxes show them, then when and where; an op
+        // that is no transaction of micro-ops is told as any op.
+        let text = if mops.is_empty() {
+            pair_text(inv, comp)
+        } else {
+            let mut t = format!(
+                "op {index} by process {}: {} — {outcome}",
+                inv.process,
+                truncate(
+                    &mops.iter().map(Mop::text).collect::<Vec<_>>().join(", "),
+                    400
+                )
+            );
+            if let Some(c) = comp.filter(|c| inv.time != 0 || c.time != 0) {
+                let _ = write!(
+                    t,
+                    ", t={:.3}–{:.3} s",
+                    inv.time as f64 / 1e9,
+                    c.time as f64 / 1e9
+                );
+            }
+            if let Some(n) = comp.and_then(|c| c.node.as_ref()).or(inv.node.as_ref()) {
+                let _ = write!(t, ", node {n}");
+            }
+            t
+        };
         TxnBox {
             index,
             process: inv.process.to_string(),
-            outcome: comp.map_or("pending".to_string(), |c| c.kind.to_string()),
-            mops: value
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Mop::of)
-                .collect(),
-            text: pair_text(inv, comp),
+            outcome,
+            mops,
+            text,
         }
     }
 
