@@ -953,4 +953,53 @@ mod tests {
         assert_eq!(Mop::of(&json!(["w", "k"])), None);
         assert_eq!(Mop::of(&json!("w")), None);
     }
+
+    #[test]
+    fn a_checked_history_with_odd_keys_is_drawn_escaped_and_named_by_completion() {
+        use crate::checker::txn::{Flavor, TxnChecker};
+        use crate::checker::Checker;
+        use crate::history::{History, Op, OpType, Process};
+        let evil = "<script>x</script>";
+        let mut ops = Vec::new();
+        for (p, v) in [(1, 1), (2, 2)] {
+            let m = json!([["append", evil, v], ["append", "y", v]]);
+            ops.push(Op::invoke(Process::Client(p), "txn", m));
+        }
+        for (p, v) in [(1, 1), (2, 2)] {
+            let mut o = Op::invoke(
+                Process::Client(p),
+                "txn",
+                json!([["append", evil, v], ["append", "y", v]]),
+            );
+            o.kind = OpType::Ok;
+            ops.push(o);
+        }
+        ops.push(Op::invoke(
+            Process::Client(3),
+            "txn",
+            json!([["r", evil, null], ["r", "y", null]]),
+        ));
+        let mut o = Op::invoke(
+            Process::Client(3),
+            "txn",
+            json!([["r", evil, [1, 2]], ["r", "y", [2, 1]]]),
+        );
+        o.kind = OpType::Ok;
+        ops.push(o);
+        let h = History::new(ops);
+        let r = TxnChecker::new(Flavor::ListAppend, vec![])
+            .check(&h)
+            .expect("checkable");
+        let mut out = String::new();
+        section(&mut out, &r, &Pairs::new(&h));
+        assert!(out.contains("G0 — 1 found"), "{out}");
+        assert!(!out.contains("<script"), "{out}");
+        assert!(
+            out.contains("append &lt;script&gt;x&lt;/script&gt; 1"),
+            "{out}"
+        );
+        // Boxes are named by the completions' indices, as the checker names them.
+        assert!(out.contains(">op 2 · process 1 · ok</text>"), "{out}");
+        assert!(out.contains(">op 3 · process 2 · ok</text>"), "{out}");
+    }
 }
