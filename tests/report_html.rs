@@ -360,3 +360,137 @@ fn check_report_into_an_unwritable_place_is_bad_input_naming_it() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("under-a-file"), "{stderr}");
 }
+
+/// A G-single (read skew) in Elle's EDN: op 3 appends x and z, op 4 reads
+/// x and appends y, op 5 reads y but not z; op 7 reads z afterwards. With
+/// `z_seen`, op 5 reads z too: its valid twin.
+fn g_single_edn(z_seen: bool) -> String {
+    let z = if z_seen { "[1]" } else { "[]" };
+    format!(
+        "{{:type :invoke, :f :txn, :value [[:append :x 1] [:append :z 1]], :process 1, :time 1}}\n\
+         {{:type :invoke, :f :txn, :value [[:r :x nil] [:append :y 1]], :process 2, :time 2}}\n\
+         {{:type :invoke, :f :txn, :value [[:r :y nil] [:r :z nil]], :process 3, :time 3}}\n\
+         {{:type :ok, :f :txn, :value [[:append :x 1] [:append :z 1]], :process 1, :time 4}}\n\
+         {{:type :ok, :f :txn, :value [[:r :x [1]] [:append :y 1]], :process 2, :time 5}}\n\
+         {{:type :ok, :f :txn, :value [[:r :y [1]] [:r :z {z}]], :process 3, :time 6}}\n\
+         {{:type :invoke, :f :txn, :value [[:r :z nil]], :process 4, :time 7}}\n\
+         {{:type :ok, :f :txn, :value [[:r :z [1]]], :process 4, :time 8}}\n"
+    )
+}
+
+fn check_txn_report(file: &Path, model: &str, out: &Path) -> (Option<i32>, String) {
+    let run = Command::cargo_bin("faultline")
+        .unwrap()
+        .args(["check", "--model", model])
+        .arg(file)
+        .arg("--report")
+        .arg(out)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(out.join("report.html")).unwrap_or_default();
+    (run.status.code(), text)
+}
+
+#[test]
+fn check_report_of_a_list_append_history_draws_its_cycle_and_its_valid_twin_has_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("g-single.edn");
+    std::fs::write(&bad, g_single_edn(false)).unwrap();
+    let (code, text) = check_txn_report(&bad, "list-append", &tmp.path().join("bad"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("<h2 id=\"anomalies\">"), "{text}");
+    assert!(text.contains("G-single — 1 found"), "{text}");
+    assert!(
+        text.contains(
+            "Rules out: <b>strict-serializable, serializable, snapshot-isolation, repeatable-read</b>"
+        ),
+        "{text}"
+    );
+    let svg = text
+        .split("<svg class=\"txn-cycle\"")
+        .nth(1)
+        .and_then(|s| s.split("</svg>").next())
+        .expect("the cycle drawn");
+    assert_eq!(svg.matches("<g class=\"txn\">").count(), 3, "{svg}");
+    assert_eq!(svg.matches("stroke-dasharray").count(), 1, "{svg}");
+    assert!(svg.contains(">rw z: 1</text>"), "{svg}");
+    assert!(svg.contains(">wr x: 1</text>"), "{svg}");
+    assert!(
+        text.contains("op 5 -rw-&gt; op 3: op 5 read key z empty"),
+        "{text}"
+    );
+
+    let good = tmp.path().join("twin.edn");
+    std::fs::write(&good, g_single_edn(true)).unwrap();
+    let (code, text) = check_txn_report(&good, "list-append", &tmp.path().join("good"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("<b>No anomaly</b>: 4 committed of 4 transactions"),
+        "{text}"
+    );
+    assert!(!text.contains("<svg class=\"txn-cycle\""), "{text}");
+    assert!(text.contains("list-append — <span class=\"badge v-valid\">valid</span>"));
+}
+
+#[test]
+fn a_history_with_many_anomalies_gives_a_report_of_bounded_size() {
+    // 60 independent G0 write cycles, each on its own two keys.
+    let mut edn = String::new();
+    for i in 0..60 {
+        let (x, y) = (format!("x{i}"), format!("y{i}"));
+        for (p, v) in [(1, 1), (2, 2)] {
+            edn.push_str(&format!(
+                "{{:type :invoke, :f :txn, :value [[:append :{x} {v}] [:append :{y} {v}]], :process {p}}}\n"
+            ));
+        }
+        for (p, v) in [(1, 1), (2, 2)] {
+            edn.push_str(&format!(
+                "{{:type :ok, :f :txn, :value [[:append :{x} {v}] [:append :{y} {v}]], :process {p}}}\n"
+            ));
+        }
+        edn.push_str(&format!(
+            "{{:type :invoke, :f :txn, :value [[:r :{x} nil] [:r :{y} nil]], :process 3}}\n\
+             {{:type :ok, :f :txn, :value [[:r :{x} [1 2]] [:r :{y} [2 1]]], :process 3}}\n"
+        ));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("many.edn");
+    std::fs::write(&file, edn).unwrap();
+    let (code, text) = check_txn_report(&file, "list-append", &tmp.path().join("r"));
+    assert_eq!(code, Some(1), "{}", &text[..text.len().min(2000)]);
+    assert!(text.contains("G0 — 60 found"), "{text}");
+    let drawn = text.matches("<svg class=\"txn-cycle\"").count();
+    assert!((1..=20).contains(&drawn), "{drawn} drawn");
+    assert!(
+        text.contains(&format!("… and {} more G0", 60 - drawn)),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_report_of_an_rw_register_history_draws_its_cycle() {
+    // Write skew on registers: each reads the other's key unwritten, then
+    // writes its own; a later read sees both writes.
+    let edn = "{:type :invoke, :f :txn, :value [[:r :x nil] [:w :y 1]], :process 0}\n\
+               {:type :invoke, :f :txn, :value [[:r :y nil] [:w :x 1]], :process 1}\n\
+               {:type :ok, :f :txn, :value [[:r :x nil] [:w :y 1]], :process 0}\n\
+               {:type :ok, :f :txn, :value [[:r :y nil] [:w :x 1]], :process 1}\n\
+               {:type :invoke, :f :txn, :value [[:r :x nil] [:r :y nil]], :process 2}\n\
+               {:type :ok, :f :txn, :value [[:r :x 1] [:r :y 1]], :process 2}\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("ws.edn");
+    std::fs::write(&file, edn).unwrap();
+    let (code, text) = check_txn_report(&file, "rw-register", &tmp.path().join("r"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("rw-register — <span class=\"badge v-invalid\">"),
+        "{text}"
+    );
+    assert!(text.contains("G2-item — 1 found"), "{text}");
+    let svg = text
+        .split("<svg class=\"txn-cycle\"")
+        .nth(1)
+        .expect("the cycle drawn");
+    assert_eq!(svg.matches("stroke-dasharray").count(), 2, "{svg}");
+    assert!(svg.contains(">w x 1</text>"), "{svg}");
+}

@@ -166,6 +166,17 @@ fn check_file(
     }
 }
 
+/// Where `--report` puts the report of `path`: the directory given, or
+/// with several files a subdirectory named after the file.
+fn report_dir(args: &Args, path: &Path, files: usize) -> Option<PathBuf> {
+    args.report.as_ref().map(|d| match files {
+        1 => d.clone(),
+        _ => d.join(crate::store::safe_name(
+            &path.display().to_string().replace('/', "_"),
+        )),
+    })
+}
+
 /// Run `faultline check`.
 pub fn run(args: Args) -> CmdResult {
     if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
@@ -201,12 +212,7 @@ pub fn run(args: Args) -> CmdResult {
     let mut json_files = Vec::new();
     let mut junit_suites = Vec::new();
     for path in &files {
-        let report = args.report.as_ref().map(|d| match files.len() {
-            1 => d.clone(),
-            _ => d.join(crate::store::safe_name(
-                &path.display().to_string().replace('/', "_"),
-            )),
-        });
+        let report = report_dir(&args, path, files.len());
         let outcome = check_file(path, &args, &opts, report);
         if args.junit.is_some() {
             junit_suites.push(junit_suite(path, &outcome));
@@ -328,13 +334,9 @@ fn bad_op(path: &Path, lines: &[usize], e: &CheckError) -> String {
 /// `faultline check --model list-append|rw-register`: each file's verdict
 /// against the consistency models asked for, every anomaly kept explained
 /// below an invalid file (its transactions, and a cycle's steps with why
-/// each edge exists).
+/// each edge exists); with `--report`, also the HTML report of each file,
+/// every cycle drawn.
 fn run_txn(args: &Args, flavor: Flavor) -> CmdResult {
-    if args.report.is_some() {
-        return Err(CliError::bad_input(anyhow::anyhow!(
-            "--report is not available for transactional models yet: use --json"
-        )));
-    }
     if let Some(j) = &args.junit {
         junit::check_path(j).map_err(|m| CliError::bad_input(anyhow::anyhow!(m)))?;
     }
@@ -346,12 +348,24 @@ fn run_txn(args: &Args, flavor: Flavor) -> CmdResult {
     let mut suites = Vec::new();
     for path in &files {
         let started = std::time::Instant::now();
+        let report_dir = report_dir(args, path, files.len());
         let outcome: Result<CheckResult, String> = import::load(path, args.format)
             .map_err(|e| e.to_string())
             .and_then(|l| {
-                checker
+                let r = checker
                     .check(&l.history)
-                    .map_err(|e| bad_op(path, &l.lines, &e))
+                    .map_err(|e| bad_op(path, &l.lines, &e))?;
+                if let Some(dir) = &report_dir {
+                    crate::report::html::write_imported_results(
+                        path,
+                        &l.history,
+                        vec![r.clone()],
+                        &l.warnings,
+                        dir,
+                    )
+                    .map_err(|e| format!("{}: report: {e}", path.display()))?;
+                }
+                Ok(r)
             });
         let file = path.display().to_string();
         match outcome {

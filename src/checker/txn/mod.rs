@@ -309,6 +309,15 @@ impl Checker for TxnChecker {
                 v.push(a);
             }
         }
+        // What each kind found rules out, so a report can say it per class.
+        let rules_out: BTreeMap<String, Vec<&str>> = r
+            .anomalies
+            .iter()
+            .map(|a| {
+                let ms = models::excluded_by(a.kind).iter().map(|m| m.name());
+                (a.kind.name(), ms.collect())
+            })
+            .collect();
         let asked: Vec<&str> = self.models.iter().map(|m| m.name()).collect();
         let valid = if !violated.is_empty() {
             Validity::Invalid
@@ -357,6 +366,7 @@ impl Checker for TxnChecker {
             "anomaly-types": counts.keys().collect::<Vec<_>>(),
             "counts": counts,
             "anomalies": kept,
+            "rules-out": rules_out,
             "txns": r.txns,
             "committed": r.committed,
             "edges": r.edges,

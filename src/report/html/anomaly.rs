@@ -4,11 +4,14 @@
 //! already linearized marked, the op that fits no state highlighted, with
 //! the states it could have seen), then the checker's explanation. Set,
 //! bank and counter: the elements or reads at fault and the ops that
-//! produced them, looked up in the history. Lists are bounded
+//! produced them, looked up in the history. Transactional checkers
+//! (list-append, rw-register), valid or not: each anomaly class with its
+//! cycles drawn ([`super::txn`]). Lists are bounded
 //! ([`LIST`] entries, then "and N more").
 
 use super::escape::esc;
 use super::timeline::{truncate, value_text};
+use super::txn;
 use crate::checker::linearizable::{KeyReport, LinearizableReport, OpRef};
 use crate::checker::{CheckResult, Validity};
 use crate::history::exact::exact_text;
@@ -60,7 +63,7 @@ fn secs(ns: u64) -> String {
 }
 
 /// One op pair in words: `op 12 by process 3: read → [1,2] ok, t=1.2–1.3 s, node n1`.
-fn pair_text(inv: &Op, comp: Option<&Op>) -> String {
+pub(super) fn pair_text(inv: &Op, comp: Option<&Op>) -> String {
     let mut s = format!("op {} by process {}: {}", inv.index, inv.process, inv.f);
     let arg = value_text(&inv.value);
     if !arg.is_empty() {
@@ -126,20 +129,29 @@ fn more(out: &mut String, total: usize, shown: usize) {
 
 /// The anomaly section's body for `checkers` (empty when none is invalid).
 pub fn section(checkers: &[CheckResult], history: &History) -> String {
-    let invalid: Vec<&CheckResult> = checkers
+    // Transactional checkers are shown valid too: their report says which
+    // anomalies were looked for and that none (or only allowed ones) was found.
+    let shown: Vec<&CheckResult> = checkers
         .iter()
-        .filter(|c| c.valid == Validity::Invalid)
+        .filter(|c| c.valid == Validity::Invalid || txn::is_txn(&c.checker))
         .collect();
-    if invalid.is_empty() {
+    if shown.is_empty() {
         return String::new();
     }
     let pairs = Pairs::new(history);
     let mut out = String::new();
-    for c in invalid {
+    for c in shown {
         let _ = write!(
             out,
-            "<div class=\"anomaly\"><h3>{} — <span class=\"badge v-invalid\">invalid</span></h3>",
-            esc(&c.checker)
+            "<div class=\"anomaly{}\"><h3>{} — <span class=\"badge v-{}\">{}</span></h3>",
+            if c.valid == Validity::Invalid {
+                ""
+            } else {
+                " checked"
+            },
+            esc(&c.checker),
+            c.valid,
+            c.valid
         );
         if c.checker != "linearizable" {
             let _ = write!(out, "<p>{}</p>", esc(&c.summary));
@@ -149,6 +161,7 @@ pub fn section(checkers: &[CheckResult], history: &History) -> String {
             "set" => set(&mut out, &c.details, &pairs),
             "bank" => bank(&mut out, &c.details, &pairs),
             "counter" => counter(&mut out, &c.details, &pairs),
+            name if txn::is_txn(name) => txn::section(&mut out, c, &pairs),
             _ => {}
         }
         out.push_str("</div>\n");

@@ -6,7 +6,8 @@
 //!    each checker's, op counts, the availability headline, warnings, an
 //!    interruption, and the resolved `test.yaml` (collapsed);
 //! 2. **Anomalies** ([`anomaly`]), when a checker is invalid: the minimal
-//!    anomaly first, the ops at fault drawn and explained;
+//!    anomaly first, the ops at fault drawn and explained; for the
+//!    transactional checkers always, each cycle drawn ([`txn`]);
 //! 3. **Plots**: the SVGs of [`crate::report::plot::render_svgs`];
 //! 4. **Faults**: the nemesis's fault intervals as a Gantt chart over the
 //!    phases, skipped families and nemesis errors;
@@ -28,6 +29,7 @@
 pub mod anomaly;
 pub mod escape;
 pub mod timeline;
+pub mod txn;
 
 use crate::checker::{CheckResult, Validity};
 use crate::history::History;
@@ -215,6 +217,20 @@ pub fn write_imported(
     let mut result = CheckResult::new("linearizable", report.valid, report.summary());
     result.details = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
     let input = ReportInput::imported(source, history, vec![result], warnings.to_vec());
+    write_to(&input, dir)
+}
+
+/// Write the report of an imported history with the results of the
+/// checkers run on it (`faultline check --model list-append --report`)
+/// into `dir`: `report.html` and the plots.
+pub fn write_imported_results(
+    source: &Path,
+    history: &History,
+    results: Vec<CheckResult>,
+    warnings: &[String],
+    dir: &Path,
+) -> Result<Written, HtmlError> {
+    let input = ReportInput::imported(source, history, results, warnings.to_vec());
     write_to(&input, dir)
 }
 
