@@ -189,6 +189,16 @@ pub fn reanalyze(run: &StoredRun) -> Result<Results, ReportError> {
 mod tests {
     use super::*;
 
+    /// What the checkers said, with nothing but the verdict.
+    fn bare(valid: Validity) -> Checked {
+        Checked {
+            valid,
+            checkers: Vec::new(),
+            seconds: 0.0,
+            promise: None,
+        }
+    }
+
     #[test]
     fn an_online_proof_makes_the_run_invalid_and_warns_when_the_final_check_disagrees() {
         use crate::report::results::{OnlineAnomaly, OnlineSummary};
@@ -216,13 +226,7 @@ mod tests {
                 }),
                 ..Default::default()
             };
-            let c = Checked {
-                valid: checked,
-                checkers: Vec::new(),
-                seconds: 0.0,
-                promise: None,
-            };
-            let r = results(&spec, &h, c, facts);
+            let r = results(&spec, &h, bare(checked), facts);
             assert_eq!(r.valid, want, "final {checked}, online anomaly {found}");
             assert_eq!(r.history_valid, Some(checked));
             let warns = r
@@ -249,13 +253,7 @@ mod tests {
                 interrupted: interrupted.map(str::to_string),
                 ..Default::default()
             };
-            let c = Checked {
-                valid: checked,
-                checkers: Vec::new(),
-                seconds: 0.0,
-                promise: None,
-            };
-            let r = results(&spec, &h, c, facts);
+            let r = results(&spec, &h, bare(checked), facts);
             assert_eq!(r.valid, want, "{checked} interrupted by {interrupted:?}");
             assert_eq!(r.history_valid, Some(checked));
         }

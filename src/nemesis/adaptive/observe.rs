@@ -241,9 +241,10 @@ pub fn observe(cluster: &Cluster, faults: &InForce, max_term: &mut u64, ms: u64)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A node's view, for tests (also the policy's).
     pub(crate) fn node(name: &str, role: &str, term: u64, commit: u64, last: u64) -> NodeView {
         NodeView {
             name: name.into(),

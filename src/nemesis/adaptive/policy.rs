@@ -418,19 +418,10 @@ pub fn replay(
 
 #[cfg(test)]
 mod tests {
-    use super::super::observe::{InForce, NodeView};
+    use super::super::observe::tests::node;
+    use super::super::observe::InForce;
     use super::*;
     use crate::nemesis::target::rng_for;
-
-    fn node(name: &str, role: &str, term: u64, commit: u64, last: u64) -> NodeView {
-        NodeView {
-            name: name.into(),
-            role: role.into(),
-            term,
-            commit: Some(commit),
-            last: Some(last),
-        }
-    }
 
     fn obs(roles: &[&str]) -> Observation {
         Observation {
