@@ -264,6 +264,33 @@ fn unmount_below(dir: &Path) {
     }
 }
 
+/// True when debootstrap is on this machine.
+fn has_debootstrap() -> bool {
+    Path::new("/usr/sbin/debootstrap").exists() || which("debootstrap").is_some()
+}
+
+/// Install Debian's debootstrap on this machine when it is missing (as the
+/// local backend installs iptables): a fresh machine builds its node image
+/// without a manual step. A failed install names the package to install.
+fn install_debootstrap(tag: &str) -> Result<(), RemoteError> {
+    if has_debootstrap() {
+        return Ok(());
+    }
+    eprintln!("installing debootstrap (apt-get), needed to build node image {tag}");
+    let out = Command::new("sh")
+        .args(["-c", crate::remote::INSTALL_SCRIPT, "sh", "debootstrap"])
+        .output()
+        .map_err(|e| host_err(format!("cannot run apt-get to install debootstrap: {e}")))?;
+    if out.status.success() && has_debootstrap() {
+        return Ok(());
+    }
+    Err(host_err(format!(
+        "node image {tag} is not built yet and debootstrap is not installed; \
+         `apt-get install debootstrap` failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
+}
+
 /// Bootstrap, adjust and import the image `tag` of `recipe`.
 fn build(recipe: &Recipe, tag: &str) -> Result<(), RemoteError> {
     if !is_root() {
@@ -272,12 +299,7 @@ fn build(recipe: &Recipe, tag: &str) -> Result<(), RemoteError> {
              run this once as root (sudo)"
         )));
     }
-    if !Path::new("/usr/sbin/debootstrap").exists() && which("debootstrap").is_none() {
-        return Err(host_err(format!(
-            "node image {tag} is not built yet and debootstrap is not installed: \
-             apt-get install debootstrap"
-        )));
-    }
+    install_debootstrap(tag)?;
     eprintln!("building node image {tag} (debootstrap, ~2 min, once)");
     let started = Instant::now();
     let base = if Path::new("/var/tmp").is_dir() {
