@@ -359,7 +359,7 @@ pub fn render_up(state: &ClusterState, ready_after: Duration) -> String {
         "state, data and logs: {}\n",
         state.work_dir.display()
     ));
-    // Only faultline's own commands: a fresh Debian has no curl or nc.
+    // Only faultline's own commands: a fresh Debian lacks the usual HTTP and TCP clients.
     out.push_str("try:\n");
     out.push_str(&format!("  faultline cluster status {}\n", state.name));
     out.push_str(&format!("  faultline cluster down {}\n", state.name));
