@@ -147,42 +147,7 @@ fn a_register_run_on_etcd_under_partitions_and_kills_is_valid() {
     }
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let spec = TestSpec {
-        name: "etcd-register".into(),
-        cluster: ClusterSpec {
-            db: "etcd".into(),
-            nodes: 3,
-            ..Default::default()
-        },
-        workload: WorkloadSpec {
-            name: "register".into(),
-            concurrency: Concurrency::PerNode(2),
-            rate: 50.0,
-            time_limit: 30.0,
-            recovery: 2.0,
-            ..Default::default()
-        },
-        nemesis: NemesisSpec {
-            name: "partition-kill".into(),
-            config: NemesisConfig {
-                faults: vec!["partition".into(), "kill".into()],
-                interval: 3.0,
-                ..Default::default()
-            },
-        },
-        concurrency: 6,
-        seed: 16,
-        results_dir: tmp.path().to_path_buf(),
-        leave_db_running: false,
-        test_count: 1,
-        stop_on_anomaly: false,
-    };
-    let opts = RunOptions {
-        progress: Progress::Plain,
-        binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_faultline"))),
-        carry: None,
-    };
-    let out = runner::run(&spec, &opts).expect("run");
+    let out = partition_kill_run(&tmp, "etcd-register", "register", 50.0, 30.0, 16);
     assert_eq!(out.verdict, Validity::Valid, "{:#?}", out.results.checkers);
     eprintln!("etcd register run: {:?}", out.results.ops);
     assert!(out.results.ops.ok > 100, "{:?}", out.results.ops);
@@ -217,42 +182,7 @@ fn a_list_append_run_on_etcd_under_partitions_and_kills_is_valid() {
     }
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let spec = TestSpec {
-        name: "etcd-list-append".into(),
-        cluster: ClusterSpec {
-            db: "etcd".into(),
-            nodes: 3,
-            ..Default::default()
-        },
-        workload: WorkloadSpec {
-            name: "list-append".into(),
-            concurrency: Concurrency::PerNode(2),
-            rate: 100.0,
-            time_limit: 20.0,
-            recovery: 2.0,
-            ..Default::default()
-        },
-        nemesis: NemesisSpec {
-            name: "partition-kill".into(),
-            config: NemesisConfig {
-                faults: vec!["partition".into(), "kill".into()],
-                interval: 3.0,
-                ..Default::default()
-            },
-        },
-        concurrency: 6,
-        seed: 1,
-        results_dir: tmp.path().to_path_buf(),
-        leave_db_running: false,
-        test_count: 1,
-        stop_on_anomaly: false,
-    };
-    let opts = RunOptions {
-        progress: Progress::Plain,
-        binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_faultline"))),
-        carry: None,
-    };
-    let out = runner::run(&spec, &opts).expect("run");
+    let out = partition_kill_run(&tmp, "etcd-list-append", "list-append", 100.0, 20.0, 1);
     assert_eq!(out.verdict, Validity::Valid, "{:#?}", out.results.checkers);
     let checker = out
         .results
@@ -291,4 +221,52 @@ fn a_list_append_run_on_etcd_under_partitions_and_kills_is_valid() {
     assert!(faults.contains(&"start-partition"), "{faults:?}");
     let left = faultline::remote::local::heal_all().expect("heal");
     assert!(left.is_empty(), "left behind:\n{left}");
+}
+
+/// One run on 3 etcd members under partitions and kills every 3 s, 2
+/// workers a node, stored under `tmp`.
+fn partition_kill_run(
+    tmp: &tempfile::TempDir,
+    name: &str,
+    workload: &str,
+    rate: f64,
+    time_limit: f64,
+    seed: u64,
+) -> faultline::runner::RunOutcome {
+    let spec = TestSpec {
+        name: name.into(),
+        cluster: ClusterSpec {
+            db: "etcd".into(),
+            nodes: 3,
+            ..Default::default()
+        },
+        workload: WorkloadSpec {
+            name: workload.into(),
+            concurrency: Concurrency::PerNode(2),
+            rate,
+            time_limit,
+            recovery: 2.0,
+            ..Default::default()
+        },
+        nemesis: NemesisSpec {
+            name: "partition-kill".into(),
+            config: NemesisConfig {
+                faults: vec!["partition".into(), "kill".into()],
+                interval: 3.0,
+                ..Default::default()
+            },
+        },
+        concurrency: 6,
+        seed,
+        results_dir: tmp.path().to_path_buf(),
+        leave_db_running: false,
+        test_count: 1,
+        stop_on_anomaly: false,
+    };
+    let opts = RunOptions {
+        progress: Progress::Plain,
+        binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_faultline"))),
+        carry: None,
+    };
+    runner::run(&spec, &opts).expect("run")
 }
